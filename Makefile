@@ -1,0 +1,38 @@
+# Two commands do everything: `make demo` and `make test`. Both create .venv when missing;
+# the stamp file makes a second run reinstall nothing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mesa-bench-installed
+L2L_STAMP := $(VENV)/.learn2learn-0.2.0
+export WANDB_MODE ?= offline
+
+.PHONY: demo test lint setup clean
+
+demo: $(STAMP)
+	$(VENV)/bin/mesa-bench demo
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+setup: $(STAMP)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(L2L_STAMP): $(VENV)/bin/python
+	$(PY) -m pip install "torch==2.14.1" "torchvision==0.29.1" "numpy>=2" "cython>=3" setuptools wheel
+	bash .ci/install_learn2learn.sh $(PY)
+	touch $@
+
+$(STAMP): pyproject.toml $(L2L_STAMP)
+	$(PY) -m pip install -e ".[dev]"
+	$(PY) -c "import learn2learn"
+	touch $@
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,7 @@
+"""The methods this package exposes through the ``mesa_bench.methods`` entry point.
+
+Lazy ``"module:attr"`` strings: a method's file (and torch, learn2learn) is imported only
+when it is asked for.
+"""
+
+METHODS: dict[str, str] = {}

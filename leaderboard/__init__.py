@@ -1,0 +1,1 @@
+"""The leaderboard: entry checks, scoring, storage, HTTP service and web page, client."""

@@ -1,0 +1,179 @@
+"""The evaluation protocol (SPEC section 6): score a method on a family's splits.
+
+Every method is scored on the same trials: task parameters come from the public
+evaluation stream of each split, and the environment's own randomness from a second
+public stream, so the references and the method share common random numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mesa_bench import seeding
+from mesa_bench.api import Method, SplitOutcome, TaskFamily
+from mesa_bench.metrics.score import normalized_score
+from mesa_bench.results import Checkpoint, RunRecord, SplitRecord
+
+N_CHECKPOINTS = 16
+DEFAULT_EVAL_SEED = 20191205  # public: the day the paper's first version was posted
+
+MethodFactory = Callable[[np.random.Generator], Method]
+
+
+def checkpoint_budgets(budget: int, count: int = N_CHECKPOINTS, first: float = 1e-3) -> list[int]:
+    """Returns up to ``count`` budgets spaced log-uniformly from ``first * budget`` to it."""
+    if budget <= 0:
+        return []
+    points = np.geomspace(max(1.0, first * budget), budget, count)
+    return sorted({int(round(p)) for p in points})
+
+
+def run_split(
+    family: TaskFamily,
+    make_method: MethodFactory,
+    split: str,
+    n_trials: int,
+    run_seed: int,
+    eval_seed: int = DEFAULT_EVAL_SEED,
+) -> SplitOutcome:
+    """Returns the outcome of ``n_trials`` trials of a fresh method on ``split``."""
+    family.check_split(split)
+    tasks = family.sample_tasks(seeding.task_stream(run_seed, eval_seed, split), n_trials, split)
+    env_seed = seeding.int_seed(seeding.stream(eval_seed, "env", split))
+    method = make_method(seeding.generator(seeding.stream(run_seed, "method", split)))
+    return family.run_trials(method, tasks, split, env_seed)
+
+
+def reference_factory(family: TaskFamily, name: str) -> MethodFactory:
+    """Returns a factory for the family's reference ``name``."""
+    return lambda rng: family.make_reference(name, rng)
+
+
+@dataclass
+class Evaluator:
+    """Scores a method at budget checkpoints and at the end on every split.
+
+    Training loops call ``due(spent)`` cheaply each iteration and ``checkpoint`` when it
+    says so; ``finish`` evaluates every split and returns the run's record.
+    """
+
+    family: TaskFamily
+    seed: int
+    budget: int
+    n_eval: int = 256
+    eval_seed: int = DEFAULT_EVAL_SEED
+    splits: Sequence[str] | None = None
+    log: Callable[[dict[str, float], int], None] | None = None
+    curve: list[Checkpoint] = field(default_factory=list)
+    _budgets: list[int] = field(default_factory=list)
+    _refs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    _start: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self._budgets = checkpoint_budgets(self.budget)
+
+    @property
+    def spec(self):
+        return self.family.spec
+
+    def due(self, spent: int) -> bool:
+        """Returns True when ``spent`` has passed the next unscored checkpoint."""
+        return bool(self._budgets) and spent >= self._budgets[0]
+
+    def references(self, split: str) -> dict[str, np.ndarray]:
+        """Returns the score-1 and floor references' per-trial performance on ``split``."""
+        if split not in self._refs:
+            self._refs[split] = {
+                name: self._signed(
+                    run_split(
+                        self.family,
+                        reference_factory(self.family, name),
+                        split,
+                        self.n_eval,
+                        self.seed,
+                        self.eval_seed,
+                    ).performance
+                )
+                for name in (self.spec.score_reference, self.spec.floor_reference)
+            }
+        return self._refs[split]
+
+    def score(self, split: str, performance: np.ndarray) -> float:
+        """Returns the normalized score of per-trial ``performance`` (already signed)."""
+        refs = self.references(split)
+        return normalized_score(
+            float(np.mean(performance)),
+            float(refs[self.spec.floor_reference].mean()),
+            float(refs[self.spec.score_reference].mean()),
+        )
+
+    def checkpoint(self, spent: int, make_method: MethodFactory) -> Checkpoint:
+        """Scores the method on ``test`` at budget ``spent`` and records the point."""
+        while self._budgets and self._budgets[0] <= spent:
+            self._budgets.pop(0)
+        outcome = self._run("test", make_method)
+        perf = self._signed(outcome.performance)
+        point = Checkpoint(
+            budget=spent,
+            performance=float(perf.mean()),
+            score=_finite_or_none(self.score("test", perf)),
+            wall_time_s=time.perf_counter() - self._start,
+        )
+        self.curve.append(point)
+        if self.log is not None:
+            metrics = {f"eval/{self.spec.name}/test/performance": point.performance}
+            if point.score is not None:
+                metrics[f"eval/{self.spec.name}/test/score"] = point.score
+            self.log(metrics, spent)
+        return point
+
+    def finish(
+        self, make_method: MethodFactory, spent: int | None = None, parameter_count: int = 0
+    ) -> RunRecord:
+        """Evaluates every split and returns the run's record."""
+        splits = list(self.splits) if self.splits else list(self.spec.splits[1:])
+        records = {split: self._split_record(split, make_method) for split in splits}
+        return RunRecord(
+            family=self.spec.id,
+            seed=self.seed,
+            budget=self.budget if spent is None else spent,
+            score_reference=self.spec.score_reference,
+            floor_reference=self.spec.floor_reference,
+            higher_is_better=self.spec.higher_is_better,
+            parameter_count=parameter_count,
+            wall_time_s=time.perf_counter() - self._start,
+            curve=list(self.curve),
+            splits=records,
+        )
+
+    def _split_record(self, split: str, make_method: MethodFactory) -> SplitRecord:
+        outcome = self._run(split, make_method)
+        perf = self._signed(outcome.performance)
+        if self.log is not None:
+            score = self.score(split, perf)
+            metrics = {f"eval/{self.spec.name}/{split}/performance": float(perf.mean())}
+            if np.isfinite(score):
+                metrics[f"eval/{self.spec.name}/{split}/score"] = score
+            self.log(metrics, self.budget)
+        return SplitRecord(
+            n_trials=len(perf),
+            performance=perf.tolist(),
+            references={k: v.tolist() for k, v in self.references(split).items()},
+            achieved={k: np.asarray(v, bool).tolist() for k, v in outcome.achieved.items()},
+            extras={k: np.asarray(v, float).tolist() for k, v in outcome.extras.items()},
+        )
+
+    def _run(self, split: str, make_method: MethodFactory) -> SplitOutcome:
+        return run_split(self.family, make_method, split, self.n_eval, self.seed, self.eval_seed)
+
+    def _signed(self, performance: np.ndarray) -> np.ndarray:
+        perf = np.asarray(performance, float)
+        return perf if self.spec.higher_is_better else -perf
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if np.isfinite(x) else None

@@ -1,0 +1,86 @@
+"""One run end to end: build the family and method, train, evaluate, write, track."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from mesa_bench.api import TaskFamily
+from mesa_bench.config import RunConfig
+from mesa_bench.evaluate import Evaluator
+from mesa_bench.methods import MethodEntry
+from mesa_bench.registry import FAMILIES, METHODS
+from mesa_bench.results import MethodInfo, ResultsFile, SuiteInfo, provenance, write_results
+from mesa_bench.summary import split_rows
+from mesa_bench.tracking import Tracker
+
+
+@dataclass
+class JobResult:
+    """Where a run's results went and what they hold."""
+
+    results_path: Path
+    results: ResultsFile
+    wandb_dir: Path | None
+
+
+def build(cfg: RunConfig) -> tuple[TaskFamily, MethodEntry]:
+    """Returns the family and method a config names; raises with a clear reason."""
+    family = FAMILIES.get(cfg.task.name)(cfg.task)
+    entry = METHODS.get(cfg.method.name)(cfg.method.name, cfg.method)
+    if not entry.applies_to(family):
+        raise ValueError(
+            f"method {entry.name!r} does not apply to task {cfg.task.name!r} "
+            f"(kind {family.spec.kind}); see `mesa-bench methods`"
+        )
+    for split in cfg.splits or ():
+        family.check_split(split)
+    if cfg.n_eval < 1:
+        raise ValueError(f"n_eval must be at least 1, got {cfg.n_eval}")
+    return family, entry
+
+
+def run_dir(cfg: RunConfig, family: TaskFamily) -> Path:
+    """Returns the folder of one run's files."""
+    return Path(cfg.out) / cfg.suite / cfg.method.name / family.spec.name / f"seed{cfg.seed}"
+
+
+def run(cfg: RunConfig) -> JobResult:
+    """Trains (if the method trains) and evaluates; writes the results file."""
+    family, entry = build(cfg)
+    budget = cfg.budget if cfg.budget is not None else entry.default_budget
+    out = run_dir(cfg, family)
+    tracker = Tracker(
+        cfg.tracking,
+        out,
+        Path(cfg.out),
+        name=f"{cfg.method.name}|{family.spec.id}|seed{cfg.seed}",
+        group=f"{cfg.suite}/{cfg.method.name}",
+        job_type=family.spec.id,
+        run_config=dataclasses.asdict(cfg),
+    )
+    try:
+        evaluator = Evaluator(
+            family, cfg.seed, budget, cfg.n_eval, cfg.eval_seed, cfg.splits, log=tracker.log
+        )
+        trained = entry.train(family, evaluator, budget, cfg.seed)
+        record = evaluator.finish(trained.make_method, trained.spent, trained.parameter_count)
+        results = ResultsFile(
+            suite=SuiteInfo(id=cfg.suite),
+            method=MethodInfo(
+                name=cfg.method.name,
+                version=cfg.method.version,
+                description=cfg.method.description,
+                code_url=cfg.method.code_url,
+            ),
+            provenance=provenance(),
+            config=dataclasses.asdict(cfg),
+            runs=[record],
+        )
+        path = write_results(results, out / "results.json")
+        tracker.summary({f"final/{r['split']}/score": r["score"] for r in split_rows(record)})
+        tracker.log_results(path, f"results-{cfg.method.name}-{family.spec.id}-seed{cfg.seed}")
+    finally:
+        tracker.finish()
+    return JobResult(path, results, tracker.run_dir)

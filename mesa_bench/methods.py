@@ -1,0 +1,80 @@
+"""How a registered method is trained and handed to the evaluator.
+
+A registry entry under ``mesa_bench.methods`` is a ``MethodEntry`` subclass: it says which
+family kinds it applies to, carries its structured config, and ``train`` runs its base
+optimizer for a budget (reporting at the evaluator's checkpoints) and returns a factory
+of trained, stateful methods. References need no training.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from mesa_bench.api import Kind, TaskFamily
+from mesa_bench.evaluate import Evaluator, MethodFactory, reference_factory
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method's structured config.
+
+    Attributes:
+        name: registry name of the method (filled in when the config is stored).
+        version: the method's version, recorded in results files.
+        description: one line recorded in results files.
+        code_url: where the method's code lives.
+    """
+
+    name: str = ""
+    version: str = "1"
+    description: str = ""
+    code_url: str = ""
+
+
+@dataclass
+class Trained:
+    """What training returns: a factory of methods, the budget spent, the model size."""
+
+    make_method: MethodFactory
+    spent: int
+    parameter_count: int = 0
+
+
+class MethodEntry(ABC):
+    """A method as the registry knows it."""
+
+    config_class: ClassVar[type[MethodConfig]] = MethodConfig
+    kinds: ClassVar[tuple[Kind, ...]] = ("rl", "sequence", "optimization")
+    default_budget: ClassVar[int] = 0
+
+    def __init__(self, name: str, config: MethodConfig | None = None):
+        self.name = name
+        self.config = config if config is not None else self.config_class(name=name)
+
+    def applies_to(self, family: TaskFamily) -> bool:
+        """Returns True if the method can run on ``family``."""
+        return family.spec.kind in self.kinds
+
+    @abstractmethod
+    def train(self, family: TaskFamily, evaluator: Evaluator, budget: int, seed: int) -> Trained:
+        """Runs the base optimizer for ``budget`` and returns the trained method."""
+
+    def describe(self) -> dict[str, Any]:
+        """Returns a JSON-ready description for ``mesa-bench methods``."""
+        return {"name": self.name, "kinds": list(self.kinds), "trainable": self.default_budget > 0}
+
+
+class ReferenceMethod(MethodEntry):
+    """A family's hand-written reference ``reference/<name>``, run as a method."""
+
+    @property
+    def reference(self) -> str:
+        return self.name.removeprefix("reference/")
+
+    def applies_to(self, family: TaskFamily) -> bool:
+        return self.reference in family.spec.references
+
+    def train(self, family: TaskFamily, evaluator: Evaluator, budget: int, seed: int) -> Trained:
+        return Trained(make_method=reference_factory(family, self.reference), spent=0)

@@ -1,0 +1,67 @@
+"""Normalized score against a family's score-1 reference and floor (SPEC section 7)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+COMPETENCE_THRESHOLD = 0.8
+
+
+def normalized_score(perf: float, floor: float, reference: float) -> float:
+    """Returns ``(perf - floor) / (reference - floor)``, not clipped.
+
+    All three are mean performances on the same trials, higher is better (losses enter
+    negated). Returns NaN when the references coincide, where the score is undefined.
+    """
+    gap = reference - floor
+    if gap == 0:
+        return float("nan")
+    return float((perf - floor) / gap)
+
+
+def normalized_score_ci(
+    perf: np.ndarray,
+    floor: np.ndarray,
+    reference: np.ndarray,
+    seed: int,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+) -> tuple[float, float, float]:
+    """Returns (score, low, high): the normalized score of means and a bootstrap CI.
+
+    ``perf``, ``floor`` and ``reference`` hold per-trial performance on the same trials,
+    each of shape ``(n_trials,)``; trials are resampled jointly (paired), BCa interval.
+    """
+    perf, floor, reference = (np.asarray(a, float) for a in (perf, floor, reference))
+    point = normalized_score(perf.mean(), floor.mean(), reference.mean())
+
+    def statistic(p, f, r, axis=-1):
+        return (p.mean(axis) - f.mean(axis)) / (r.mean(axis) - f.mean(axis))
+
+    res = stats.bootstrap(
+        (perf, floor, reference),
+        statistic,
+        paired=True,
+        vectorized=True,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def mean_ci(x: np.ndarray, seed: int, confidence: float = 0.95, n_resamples: int = 2000):
+    """Returns (mean, low, high) with a percentile bootstrap CI; ``x`` shape ``(n,)``."""
+    x = np.asarray(x, float)
+    res = stats.bootstrap(
+        (x,),
+        np.mean,
+        vectorized=True,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(x.mean()), float(res.confidence_interval.low), float(res.confidence_interval.high)

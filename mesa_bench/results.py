@@ -1,0 +1,231 @@
+"""The results file: a versioned pydantic schema, the record of truth on disk (SPEC 8).
+
+A file holds raw per-trial numbers; aggregates are recomputed by whoever reads it
+(``mesa-bench report``, the leaderboard), never trusted from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SCHEMA_VERSION = "1.0"
+FAMILY_ID = r"^[a-z0-9][a-z0-9-]*-v[0-9]+$"
+TRACKED_PACKAGES = ("mesa-bench", "torch", "numpy", "gymnasium", "learn2learn", "scipy")
+
+
+class ResultsError(ValueError):
+    """A results file that is missing, unreadable or does not match the schema."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class MethodInfo(_Model):
+    """Who made the numbers: method name, version, description and code address."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_./:+-]*$")
+    version: str = Field(default="0", max_length=50)
+    description: str = Field(default="", max_length=2000)
+    code_url: str = Field(default="", max_length=500)
+
+
+class Provenance(_Model):
+    """Where and with what the numbers were made."""
+
+    mesa_bench_version: str
+    git_commit: str | None = None
+    python: str
+    platform: str
+    packages: dict[str, str] = Field(default_factory=dict)
+    created_at: str
+
+
+class SuiteInfo(_Model):
+    """The suite a run belongs to; ``none`` for a stand-alone evaluation."""
+
+    id: str = Field(default="none", max_length=100)
+    version: int = 0
+
+
+class Checkpoint(_Model):
+    """One point of the learning curve on the ``test`` split."""
+
+    budget: int = Field(ge=0)
+    performance: float
+    score: float | None = None
+    wall_time_s: float = Field(default=0.0, ge=0)
+
+
+class SplitRecord(_Model):
+    """Per-trial numbers for one split; all lists have one entry per trial.
+
+    ``references`` holds the score-1 and floor references measured on the same trials.
+    """
+
+    n_trials: int = Field(ge=1)
+    performance: list[float]
+    references: dict[str, list[float]]
+    achieved: dict[str, list[bool]] = Field(default_factory=dict)
+    extras: dict[str, list[float]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _lengths_match(self) -> SplitRecord:
+        lists = {"performance": self.performance}
+        lists.update({f"references.{k}": v for k, v in self.references.items()})
+        lists.update({f"achieved.{k}": v for k, v in self.achieved.items()})
+        lists.update({f"extras.{k}": v for k, v in self.extras.items()})
+        for name, values in lists.items():
+            if len(values) != self.n_trials:
+                raise ValueError(f"{name} has {len(values)} entries, n_trials is {self.n_trials}")
+        return self
+
+
+class RunRecord(_Model):
+    """One (family, seed) run: its curve, final per-split numbers and match statistics."""
+
+    family: str = Field(pattern=FAMILY_ID)
+    seed: int
+    budget: int = Field(ge=0)
+    score_reference: str
+    floor_reference: str
+    higher_is_better: bool = True
+    parameter_count: int = Field(default=0, ge=0)
+    wall_time_s: float = Field(default=0.0, ge=0)
+    curve: list[Checkpoint] = Field(default_factory=list)
+    splits: dict[str, SplitRecord]
+    matches: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references_present(self) -> RunRecord:
+        if "test" not in self.splits:
+            raise ValueError("splits must include 'test'")
+        for split, rec in self.splits.items():
+            for ref in (self.score_reference, self.floor_reference):
+                if ref not in rec.references:
+                    raise ValueError(f"splits.{split}.references lacks {ref!r}")
+        return self
+
+
+class ResultsFile(_Model):
+    """A results file: provenance, config and one record per (family, seed)."""
+
+    schema_version: str = SCHEMA_VERSION
+    suite: SuiteInfo = Field(default_factory=SuiteInfo)
+    method: MethodInfo
+    provenance: Provenance
+    config: dict[str, Any] = Field(default_factory=dict)
+    runs: list[RunRecord] = Field(min_length=1)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, v: str) -> str:
+        if v.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+            raise ValueError(f"schema version {v!r} is not supported (this is {SCHEMA_VERSION})")
+        return v
+
+    @field_validator("config")
+    @classmethod
+    def _finite_config(cls, v: dict[str, Any]) -> dict[str, Any]:
+        _check_finite(v, "config")
+        return v
+
+
+def _check_finite(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} holds a non-finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{where}[{i}]")
+
+
+def provenance() -> Provenance:
+    """Returns the provenance of the current process."""
+    packages = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return Provenance(
+        mesa_bench_version=packages.get("mesa-bench", "unknown"),
+        git_commit=_git_commit(),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        packages=packages,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def write_results(results: ResultsFile, path: str | os.PathLike) -> Path:
+    """Writes ``results`` as JSON, atomically (a crash never leaves half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = results.model_dump_json(indent=1)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+        f.write(text)
+    os.replace(f.name, path)
+    return path
+
+
+def parse_results(text: str | bytes, source: str = "results") -> ResultsFile:
+    """Returns the validated results in ``text``; raises ResultsError naming the field."""
+    try:
+        return ResultsFile.model_validate_json(text)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ResultsError(
+            f"{source}: invalid results at {where}: {first['msg']}"
+            + (f" (and {e.error_count() - 1} more errors)" if e.error_count() > 1 else "")
+        ) from e
+
+
+def read_results(path: str | os.PathLike) -> ResultsFile:
+    """Returns the validated results file at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot read results file: {e.strerror}") from e
+    return parse_results(text, str(path))
+
+
+def json_schema() -> dict[str, Any]:
+    """Returns the JSON Schema of the results file."""
+    schema = ResultsFile.model_json_schema()
+    schema["$id"] = f"https://mesa-bench.org/schema/results-{SCHEMA_VERSION}.json"
+    return schema
+
+
+def dumps_schema() -> str:
+    """Returns the JSON Schema as text."""
+    return json.dumps(json_schema(), indent=1)
