@@ -6,12 +6,18 @@ Call ``register_envs()`` (``import benchmarks`` does), or name the module in the
 
 import gymnasium as gym
 
+# Ids follow the family: "tabular-mdp" version 1 is "mesa_bench/TabularMdp-v1" (see gym_id).
 ENVS = {
     "mesa_bench/Bandit-v1": (
         "benchmarks.bandit.env:make_single_env",
         "benchmarks.bandit.env:make_vector_env",
     ),
 }
+
+
+def gym_id(name: str, version: int) -> str:
+    """Returns the Gymnasium id of family ``name`` at ``version``."""
+    return "mesa_bench/" + "".join(p.capitalize() for p in name.split("-")) + f"-v{version}"
 
 
 def register_envs() -> None:

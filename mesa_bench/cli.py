@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from mesa_bench import __version__
-from mesa_bench.registry import FAMILIES, METHODS, RegistryError
+from mesa_bench.registry import COMMANDS, FAMILIES, METHODS, RegistryError
 from mesa_bench.results import ResultsError
 
 HYDRA_COMMANDS = ("train", "evaluate")
@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("schema", help="print the results file's JSON Schema")
     s.set_defaults(func=cmd_schema)
+
+    for name in COMMANDS.names():  # report, submit, leaderboard, suite: found, not imported
+        COMMANDS.get(name)(sub)
     return p
 
 

@@ -46,8 +46,15 @@ def run_hydra(command: str, overrides: list[str]) -> int:
 
 def _job(dict_cfg) -> None:
     from mesa_bench import jobs
+    from mesa_bench.registry import RegistryError
     from mesa_bench.report_text import print_run
+    from mesa_bench.results import ResultsError
 
-    cfg = OmegaConf.to_object(dict_cfg)
-    result = jobs.run(cfg)
+    try:
+        cfg = OmegaConf.to_object(dict_cfg)
+        result = jobs.run(cfg)
+    except (RegistryError, ResultsError, ValueError) as e:
+        # Hydra would print a stack trace; a bad config deserves one line naming the fault
+        print(f"mesa-bench: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     print_run(result)

@@ -9,7 +9,7 @@ from pathlib import Path
 from mesa_bench.api import TaskFamily
 from mesa_bench.config import RunConfig
 from mesa_bench.evaluate import Evaluator
-from mesa_bench.methods import MethodEntry
+from mesa_bench.methods import MethodEntry, TrainContext
 from mesa_bench.registry import FAMILIES, METHODS
 from mesa_bench.results import MethodInfo, ResultsFile, SuiteInfo, provenance, write_results
 from mesa_bench.summary import split_rows
@@ -64,7 +64,8 @@ def run(cfg: RunConfig) -> JobResult:
         evaluator = Evaluator(
             family, cfg.seed, budget, cfg.n_eval, cfg.eval_seed, cfg.splits, log=tracker.log
         )
-        trained = entry.train(family, evaluator, budget, cfg.seed)
+        ctx = TrainContext(run_dir=out, device=cfg.device, log=tracker.log)
+        trained = entry.train(family, evaluator, budget, cfg.seed, ctx)
         record = evaluator.finish(trained.make_method, trained.spent, trained.parameter_count)
         results = ResultsFile(
             suite=SuiteInfo(id=cfg.suite),

@@ -9,7 +9,9 @@ of trained, stateful methods. References need no training.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from mesa_bench.api import Kind, TaskFamily
@@ -31,6 +33,22 @@ class MethodConfig:
     version: str = "1"
     description: str = ""
     code_url: str = ""
+
+
+@dataclass
+class TrainContext:
+    """What a training loop gets besides the family and evaluator.
+
+    Attributes:
+        run_dir: the run's folder; keep resumable checkpoints here (a killed run started
+            again with the same command must end with the same numbers).
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        log: ``log(metrics, budget)`` mirrors ``train/...`` metrics to the tracker.
+    """
+
+    run_dir: Path
+    device: str = "auto"
+    log: Callable[[dict[str, float], int], None] = field(default=lambda metrics, budget: None)
 
 
 @dataclass
@@ -58,8 +76,13 @@ class MethodEntry(ABC):
         return family.spec.kind in self.kinds
 
     @abstractmethod
-    def train(self, family: TaskFamily, evaluator: Evaluator, budget: int, seed: int) -> Trained:
-        """Runs the base optimizer for ``budget`` and returns the trained method."""
+    def train(
+        self, family: TaskFamily, evaluator: Evaluator, budget: int, seed: int, ctx: TrainContext
+    ) -> Trained:
+        """Runs the base optimizer for ``budget`` and returns the trained method.
+
+        Calls ``evaluator.checkpoint(spent, make_method)`` whenever ``evaluator.due(spent)``.
+        """
 
     def describe(self) -> dict[str, Any]:
         """Returns a JSON-ready description for ``mesa-bench methods``."""
@@ -76,5 +99,7 @@ class ReferenceMethod(MethodEntry):
     def applies_to(self, family: TaskFamily) -> bool:
         return self.reference in family.spec.references
 
-    def train(self, family: TaskFamily, evaluator: Evaluator, budget: int, seed: int) -> Trained:
+    def train(
+        self, family: TaskFamily, evaluator: Evaluator, budget: int, seed: int, ctx: TrainContext
+    ) -> Trained:
         return Trained(make_method=reference_factory(family, self.reference), spent=0)

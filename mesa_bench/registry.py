@@ -94,3 +94,6 @@ class Registry(Generic[T]):
 
 FAMILIES: Registry[Any] = Registry("task", "mesa_bench.families")
 METHODS: Registry[Any] = Registry("method", "mesa_bench.methods")
+# Command-line commands added by other packages (leaderboard, suites): each entry is a
+# function ``add(subparsers)`` that adds its argparse parser with ``func`` set.
+COMMANDS: Registry[Any] = Registry("command", "mesa_bench.commands")

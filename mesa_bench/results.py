@@ -15,7 +15,7 @@ import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -92,6 +92,48 @@ class SplitRecord(_Model):
         return self
 
 
+class MatchPoint(_Model):
+    """Algorithm-match statistics of the method at one budget (SPEC section 7).
+
+    ``distance`` is ``d(M, A)`` per reference (lower is closer: mean per-step KL for rl,
+    prediction distance for sequence, 1 - update cosine for optimization); ``similarity``
+    sits beside it (action agreement, input-sensitivity cosine, update cosine).
+    ``matched`` is what the writer decided; readers recompute it from the numbers.
+    """
+
+    budget: int = Field(ge=0)
+    distance: dict[str, float]
+    similarity: dict[str, float] = Field(default_factory=dict)
+    matched: str | None = None
+
+
+class MatchRecord(_Model):
+    """Match statistics of a run on one split: thresholds and one point per budget.
+
+    ``eps`` holds each reference's acceptance threshold, calibrated per family as half
+    the distance from that reference to its nearest other reference; ``points`` are in
+    increasing budget, the last one measured on the final method.
+    """
+
+    kind: Literal["rl", "sequence", "optimization"]
+    n_trials: int = Field(ge=1)
+    eps: dict[str, float]
+    points: list[MatchPoint] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references_known(self) -> MatchRecord:
+        for i, point in enumerate(self.points):
+            unknown = sorted(set(point.distance) - set(self.eps))
+            if unknown:
+                raise ValueError(f"points[{i}].distance names references without eps: {unknown}")
+            if point.matched is not None and point.matched not in self.eps:
+                raise ValueError(f"points[{i}].matched {point.matched!r} is not a reference")
+        budgets = [p.budget for p in self.points]
+        if budgets != sorted(budgets):
+            raise ValueError("points must be in increasing budget")
+        return self
+
+
 class RunRecord(_Model):
     """One (family, seed) run: its curve, final per-split numbers and match statistics."""
 
@@ -105,7 +147,7 @@ class RunRecord(_Model):
     wall_time_s: float = Field(default=0.0, ge=0)
     curve: list[Checkpoint] = Field(default_factory=list)
     splits: dict[str, SplitRecord]
-    matches: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    matches: dict[str, MatchRecord] = Field(default_factory=dict)  # split -> record
 
     @model_validator(mode="after")
     def _references_present(self) -> RunRecord:

@@ -1,0 +1,43 @@
+"""Shared fixtures: wandb kept in the test's folder, small run configs."""
+
+from __future__ import annotations
+
+import pytest
+
+from mesa_bench.config import RunConfig
+from mesa_bench.methods import MethodConfig
+from mesa_bench.registry import FAMILIES
+from mesa_bench.tracking import TrackingConfig
+
+WANDB_VARS = ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR")
+
+
+@pytest.fixture
+def wandb_env(tmp_path, monkeypatch):
+    """Points every wandb folder into ``tmp_path`` and forces offline mode."""
+    root = tmp_path / "wandb-home"
+    for var in WANDB_VARS:
+        path = root / var.lower()
+        path.mkdir(parents=True)
+        monkeypatch.setenv(var, str(path))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    return root
+
+
+@pytest.fixture
+def run_config(tmp_path):
+    """Returns a factory of small RunConfigs writing under ``tmp_path``."""
+
+    def make(task: str = "bandit", method: str = "reference/thompson", **kwargs) -> RunConfig:
+        family_cls = FAMILIES.get(task)
+        kwargs.setdefault("tracking", TrackingConfig(mode="disabled"))
+        kwargs.setdefault("n_eval", 64)
+        return RunConfig(
+            task=family_cls.config_class(name=task),
+            method=MethodConfig(name=method),
+            out=str(tmp_path / "runs"),
+            **kwargs,
+        )
+
+    return make

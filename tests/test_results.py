@@ -1,0 +1,92 @@
+import json
+
+import pytest
+
+from mesa_bench import jobs
+from mesa_bench.results import (
+    ResultsError,
+    ResultsFile,
+    json_schema,
+    parse_results,
+    read_results,
+    write_results,
+)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    from mesa_bench.config import RunConfig
+    from mesa_bench.methods import MethodConfig
+    from mesa_bench.registry import FAMILIES
+    from mesa_bench.tracking import TrackingConfig
+
+    cfg = RunConfig(
+        task=FAMILIES.get("bandit").config_class(name="bandit"),
+        method=MethodConfig(name="reference/ucb1"),
+        n_eval=16,
+        out=str(tmp_path_factory.mktemp("runs")),
+        tracking=TrackingConfig(mode="disabled"),
+    )
+    return jobs.run(cfg).results
+
+
+def test_round_trip(results, tmp_path):
+    path = write_results(results, tmp_path / "r.json")
+    assert read_results(path) == results
+
+
+def test_schema_is_exported_and_versioned():
+    schema = json_schema()
+    assert schema["$id"].endswith("results-1.0.json")
+    assert "runs" in schema["properties"]
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(ResultsError, match="nope.json: cannot read"):
+        read_results(tmp_path / "nope.json")
+
+
+def test_corrupt_json_is_refused(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"schema_version": "1.0", "runs": [')
+    with pytest.raises(ResultsError, match="bad.json: invalid results"):
+        read_results(path)
+
+
+def mutate(results, fn):
+    data = json.loads(results.model_dump_json())
+    fn(data)
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (lambda d: d["runs"][0]["splits"]["test"]["performance"].pop(), "runs.0.splits.test"),
+        (lambda d: d["runs"][0].update(family="Bandit"), "runs.0.family"),
+        (lambda d: d.update(schema_version="9.0"), "schema_version"),
+        (lambda d: d["runs"][0]["splits"].pop("test"), "runs.0"),
+        (lambda d: d["runs"][0]["splits"]["test"]["references"].pop("random"), "runs.0"),
+        (lambda d: d.update(surprise=1), "surprise"),
+        (lambda d: d["method"].update(name="<script>"), "method.name"),
+        (lambda d: d.update(runs=[]), "runs"),
+    ],
+)
+def test_bad_results_are_refused_naming_the_field(results, change, where):
+    with pytest.raises(ResultsError, match=f"invalid results at {where}"):
+        parse_results(mutate(results, change))
+
+
+def test_non_finite_numbers_are_refused(results):
+    def poison(d):
+        d["runs"][0]["splits"]["test"]["performance"][0] = float("nan")
+
+    with pytest.raises(ResultsError, match="runs.0.splits.test.performance.0"):
+        parse_results(mutate(results, poison))
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(results, tmp_path):
+    write_results(results, tmp_path / "r.json")
+    write_results(results, tmp_path / "r.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    assert ResultsFile.model_validate_json((tmp_path / "r.json").read_text())
