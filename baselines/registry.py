@@ -4,4 +4,7 @@ Lazy ``"module:attr"`` strings: a method's file (and torch, learn2learn) is impo
 when it is asked for.
 """
 
-METHODS: dict[str, str] = {}
+METHODS: dict[str, str] = {
+    "rl2": "baselines.rl2:RL2",
+    "memoryless": "baselines.memoryless:Memoryless",
+}

@@ -12,6 +12,10 @@ ENVS = {
         "benchmarks.bandit.env:make_single_env",
         "benchmarks.bandit.env:make_vector_env",
     ),
+    "mesa_bench/Maze-v1": (
+        "benchmarks.maze.env:make_single_env",
+        "benchmarks.maze.env:make_vector_env",
+    ),
 }
 
 

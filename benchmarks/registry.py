@@ -5,11 +5,12 @@ Lazy ``"module:attr"`` strings: nothing is imported until a name is asked for.
 
 FAMILIES = {
     "bandit": "benchmarks.bandit:Bandit",
+    "maze": "benchmarks.maze:Maze",
 }
 
 # Every reference of every family runs as a method ``reference/<name>``; the family
 # supplies the algorithm, so one name serves every family that has that reference.
 REFERENCE_METHODS = {
     f"reference/{name}": "mesa_bench.methods:ReferenceMethod"
-    for name in ("thompson", "random", "ucb1", "greedy")
+    for name in ("thompson", "random", "ucb1", "greedy", "bfs", "bfs-corner")
 }

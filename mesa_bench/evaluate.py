@@ -15,6 +15,7 @@ import numpy as np
 
 from mesa_bench import seeding
 from mesa_bench.api import Method, SplitOutcome, TaskFamily
+from mesa_bench.matching import DEFAULT_MATCH_TRIALS, MATCH_SPLIT, Matcher
 from mesa_bench.metrics.score import normalized_score
 from mesa_bench.results import Checkpoint, RunRecord, SplitRecord
 
@@ -68,13 +69,17 @@ class Evaluator:
     eval_seed: int = DEFAULT_EVAL_SEED
     splits: Sequence[str] | None = None
     log: Callable[[dict[str, float], int], None] | None = None
+    match_trials: int = DEFAULT_MATCH_TRIALS  # test trials replayed for match statistics
     curve: list[Checkpoint] = field(default_factory=list)
+    _matcher: Matcher | None = None
     _budgets: list[int] = field(default_factory=list)
     _refs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     _start: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
         self._budgets = checkpoint_budgets(self.budget)
+        if self.match_trials > 0 and Matcher.supports(self.family):
+            self._matcher = Matcher(self.family, self.seed, self.eval_seed, self.match_trials)
 
     @property
     def spec(self):
@@ -115,7 +120,7 @@ class Evaluator:
         """Scores the method on ``test`` at budget ``spent`` and records the point."""
         while self._budgets and self._budgets[0] <= spent:
             self._budgets.pop(0)
-        outcome = self._run("test", make_method)
+        outcome = self._run("test", make_method, spent)
         perf = self._signed(outcome.performance)
         point = Checkpoint(
             budget=spent,
@@ -136,11 +141,13 @@ class Evaluator:
     ) -> RunRecord:
         """Evaluates every split and returns the run's record."""
         splits = list(self.splits) if self.splits else list(self.spec.splits[1:])
-        records = {split: self._split_record(split, make_method) for split in splits}
+        budget = self.budget if spent is None else spent
+        records = {split: self._split_record(split, make_method, budget) for split in splits}
+        match = self._matcher.record() if self._matcher is not None else None
         return RunRecord(
             family=self.spec.id,
             seed=self.seed,
-            budget=self.budget if spent is None else spent,
+            budget=budget,
             score_reference=self.spec.score_reference,
             floor_reference=self.spec.floor_reference,
             higher_is_better=self.spec.higher_is_better,
@@ -148,10 +155,11 @@ class Evaluator:
             wall_time_s=time.perf_counter() - self._start,
             curve=list(self.curve),
             splits=records,
+            matches={} if match is None else {MATCH_SPLIT: match},
         )
 
-    def _split_record(self, split: str, make_method: MethodFactory) -> SplitRecord:
-        outcome = self._run(split, make_method)
+    def _split_record(self, split: str, make_method: MethodFactory, budget: int) -> SplitRecord:
+        outcome = self._run(split, make_method, budget)
         perf = self._signed(outcome.performance)
         if self.log is not None:
             score = self.score(split, perf)
@@ -167,8 +175,15 @@ class Evaluator:
             extras={k: np.asarray(v, float).tolist() for k, v in outcome.extras.items()},
         )
 
-    def _run(self, split: str, make_method: MethodFactory) -> SplitOutcome:
-        return run_split(self.family, make_method, split, self.n_eval, self.seed, self.eval_seed)
+    def _run(self, split: str, make_method: MethodFactory, budget: int | None = None):
+        """Runs ``split``; on ``test`` at a budget, also measures the algorithm match."""
+
+        def run(factory: MethodFactory) -> SplitOutcome:
+            return run_split(self.family, factory, split, self.n_eval, self.seed, self.eval_seed)
+
+        if budget is None or split != MATCH_SPLIT or self._matcher is None:
+            return run(make_method)
+        return self._matcher.run(budget, make_method, run)
 
     def _signed(self, performance: np.ndarray) -> np.ndarray:
         perf = np.asarray(performance, float)

@@ -80,6 +80,7 @@ class BanditVectorEnv(TaskVectorEnv):
         self.late_pulls = np.zeros((self.num_envs, arms), np.int64)
 
     def _reset_episodes(self, mask: np.ndarray) -> None:
+        self._late_window = int(np.ceil(LAST_FRACTION * self.tasks.horizon))
         self.t[mask] = 0
         self.late_pulls[mask] = 0
 
@@ -93,11 +94,13 @@ class BanditVectorEnv(TaskVectorEnv):
         reward = (self._np_random.random(self.num_envs) < p).astype(np.float32)
         self.t += 1
         horizon = self.tasks.horizon
-        late = self.t > horizon - int(np.ceil(LAST_FRACTION * horizon))
+        late = self.t > horizon - self._late_window
         self.late_pulls[rows[late], actions[late]] += 1
         terminated = self.t >= horizon
-        best = self.tasks.means.argmax(axis=1)
-        achieved = {"base": self.late_pulls.argmax(axis=1) == best}
+        achieved = {}
+        if terminated.any():  # only read where an episode ended
+            best = self.tasks.means.argmax(axis=1)
+            achieved["base"] = self.late_pulls.argmax(axis=1) == best
         truncated = np.zeros(self.num_envs, bool)
         return reward, terminated, truncated, reward.astype(np.float64), achieved
 

@@ -1,0 +1,583 @@
+"""What the PPO baselines (``rl2``, ``memoryless``) share: config, train env, buffers, losses.
+
+Each baseline's training loop lives in its own file (``rl2.py``, ``memoryless.py``) and
+reads top to bottom; this module holds the pieces both loops call, so the env set-up,
+seeding, loss, evaluation hand-off and resumable checkpoints exist once.
+
+Training tasks come from the run's seed: the train env samples its own tasks (a new one in
+a sub-env whenever its trial ends) from a generator that is re-seeded from the run's seed
+at the start of every *segment* of ``save_every`` iterations. The trainer's state is saved
+at segment ends, so a killed run restarts from the last segment end and repeats exactly
+what the uninterrupted run did from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+from torch.nn import functional as F
+
+from mesa_bench import seeding
+from mesa_bench.api import RLFamily, TrialObs, sample_categorical
+from mesa_bench.envs import TaskVectorEnv
+from mesa_bench.evaluate import Evaluator
+from mesa_bench.methods import MethodConfig
+from mesa_bench.results import Checkpoint
+from mesa_bench.rollout import initial_trial_obs
+
+STATE_FILE = "ppo_state.pt"
+
+
+@dataclass
+class PPOConfig(MethodConfig):
+    """PPO hyperparameters shared by the rl baselines (defaults: RL^2 on the bandit).
+
+    Attributes:
+        num_envs: trials run side by side (sub-envs of the train env).
+        rollout_steps: env steps per sub-env per iteration; an iteration spends
+            ``num_envs * rollout_steps`` of the budget.
+        epochs: passes over each rollout.
+        minibatches: minibatches per epoch.
+        lr: Adam step size.
+        adam_eps: Adam epsilon.
+        gamma: discount; returns run across episode ends inside a trial, not across trials.
+        gae_lambda: GAE lambda.
+        clip: PPO ratio clip.
+        entropy_coef: weight of the entropy bonus.
+        value_coef: weight of the value loss.
+        value_norm_decay: the value head predicts returns normalized by a running mean and
+            standard deviation with this per-iteration decay (returns can be ~50-100).
+        max_grad_norm: gradient norm clip.
+        hidden: width of the policy's hidden layers (GRU state for ``rl2``).
+        conv_channels: channels of the two conv layers for grid observations (3 dims).
+        grid_pool: grids are max-pooled to ``grid_pool`` x ``grid_pool`` before the dense
+            layer; 0 uses the train grid's own size (so other sizes are resampled to it).
+        save_every: iterations per segment; the trainer's state is saved at segment ends.
+        torch_threads: ``torch.set_num_threads`` value; 0 leaves torch's default.
+    """
+
+    num_envs: int = 256
+    rollout_steps: int = 100
+    epochs: int = 3
+    minibatches: int = 2
+    lr: float = 1e-3
+    adam_eps: float = 1e-5
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    entropy_coef: float = 0.01
+    value_coef: float = 0.5
+    value_norm_decay: float = 0.99
+    max_grad_norm: float = 1.0
+    hidden: int = 128
+    conv_channels: int = 16
+    grid_pool: int = 0
+    save_every: int = 10
+    torch_threads: int = 0
+
+    def check(self) -> None:
+        """Raises ValueError naming the first field out of range."""
+        positive = ("num_envs", "rollout_steps", "epochs", "minibatches", "hidden", "save_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"method.{name} must be at least 1, got {getattr(self, name)}")
+        if self.minibatches > self.num_envs:
+            raise ValueError(
+                f"method.minibatches ({self.minibatches}) exceeds method.num_envs "
+                f"({self.num_envs}); each minibatch needs at least one sub-env"
+            )
+        for name in ("gamma", "gae_lambda", "value_norm_decay"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"method.{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.lr <= 0 or self.clip <= 0:
+            raise ValueError(f"method.lr and method.clip must be positive ({self.lr}, {self.clip})")
+
+
+def resolve_device(name: str) -> torch.device:
+    """Returns the torch device for ``auto`` (CUDA when present), ``cpu`` or ``cuda[:i]``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={name} but no CUDA device is visible; use device=auto or cpu")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def setup_torch(cfg: PPOConfig, seed: int) -> None:
+    """Applies the thread setting and seeds torch (model initialisation) from ``seed``."""
+    if cfg.torch_threads > 0:
+        torch.set_num_threads(cfg.torch_threads)
+    seeding.seed_torch(seeding.int_seed(seeding.stream(seed, "ppo", "torch")))
+
+
+# --- train env ---
+
+
+@dataclass
+class TrainTasks:
+    """Task sampler for the train env: ``family``'s train split, seeded by the env's rng."""
+
+    family: RLFamily
+
+    def __call__(self, rng: np.random.Generator, n: int) -> Any:
+        seq = np.random.SeedSequence(int(rng.integers(2**63)))
+        return self.family.sample_tasks(seq, n, "train")
+
+
+def make_train_env(family: RLFamily, num_envs: int, seed: int) -> TaskVectorEnv:
+    """Returns ``family``'s batched env drawing a new train task at every trial end."""
+    tasks = family.sample_tasks(seeding.stream(seed, seeding.TASKS, "train"), num_envs, "train")
+    env = family.make_env(tasks, "train")
+    if not isinstance(env, TaskVectorEnv):
+        raise TypeError(
+            f"{family.spec.id}.make_env returned {type(env).__name__}; the PPO baselines "
+            "need a mesa_bench.envs.TaskVectorEnv (it samples new tasks at trial ends)"
+        )
+    if not isinstance(env.single_action_space, spaces.Discrete):
+        raise TypeError(
+            f"{family.spec.id} has action space {env.single_action_space}; the PPO "
+            "baselines handle Discrete actions only"
+        )
+    env.sampler = TrainTasks(family)  # self-sampling mode (see TaskVectorEnv)
+    return env
+
+
+def reset_segment(env: TaskVectorEnv, seed: int, segment: int) -> TrialObs:
+    """Resets every sub-env to a fresh trial for ``segment``; returns the first inputs."""
+    obs, _ = env.reset(seed=seeding.int_seed(seeding.stream(seed, "ppo", "env", str(segment))))
+    return initial_trial_obs(obs)
+
+
+def next_inputs(
+    obs: np.ndarray, action: np.ndarray, reward: np.ndarray, done: np.ndarray, trial_end: np.ndarray
+) -> TrialObs:
+    """Returns the next step's inputs; where a trial ended they are a trial start's."""
+    keep = ~trial_end
+    return TrialObs(
+        obs=obs,
+        prev_action=np.where(keep, action, 0).astype(np.int64),
+        prev_reward=np.where(keep, reward, 0.0).astype(np.float32),
+        done=(done & keep).astype(np.float32),
+        trial_start=trial_end.copy(),
+    )
+
+
+# --- model inputs ---
+
+
+class Inputs(NamedTuple):
+    """A step (shapes ``(n, ...)``) or a sequence (``(T, n, ...)``) of RL^2 inputs."""
+
+    obs: torch.Tensor
+    prev_action: torch.Tensor
+    prev_reward: torch.Tensor
+    done: torch.Tensor
+    start: torch.Tensor
+
+
+def to_inputs(x: TrialObs, device: torch.device) -> Inputs:
+    """Returns ``x`` as tensors on ``device``."""
+    return Inputs(
+        obs=torch.as_tensor(x.obs, device=device),
+        prev_action=torch.as_tensor(x.prev_action, device=device),
+        prev_reward=torch.as_tensor(x.prev_reward, device=device),
+        done=torch.as_tensor(x.done, device=device),
+        start=torch.as_tensor(x.trial_start, device=device),
+    )
+
+
+def history_features(x: Inputs, n_actions: int) -> torch.Tensor:
+    """Returns (one-hot previous action, previous reward, done), zeros at trial starts."""
+    keep = (~x.start).float().unsqueeze(-1)
+    onehot = F.one_hot(x.prev_action, n_actions).float()
+    extra = torch.cat([onehot, x.prev_reward.unsqueeze(-1), x.done.unsqueeze(-1)], dim=-1)
+    return extra * keep
+
+
+class ObsEncoder(nn.Module):
+    """Embeds observations: two 3x3 convs for grids (3 dims), one-hot for Discrete, flat else.
+
+    Works on any leading batch shape. A grid of another size than the train grid is
+    max-pooled to the train size, so size shifts run (how well is what they measure).
+    """
+
+    def __init__(self, space: spaces.Space, cfg: PPOConfig):
+        super().__init__()
+        self.discrete = space.n if isinstance(space, spaces.Discrete) else 0
+        self.shape = () if self.discrete else tuple(space.shape)
+        self.conv = None
+        if len(self.shape) == 3:
+            ch = cfg.conv_channels
+            self.pool = (cfg.grid_pool or self.shape[1], cfg.grid_pool or self.shape[2])
+            self.conv = nn.Sequential(
+                nn.Conv2d(self.shape[0], ch, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(ch, ch, 3, padding=1),
+                nn.ReLU(),
+            )
+            self.dense = nn.Sequential(
+                nn.Linear(ch * self.pool[0] * self.pool[1], cfg.hidden), nn.ReLU()
+            )
+            self.out_dim = cfg.hidden
+        else:
+            self.out_dim = self.discrete or int(np.prod(self.shape, dtype=np.int64))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.discrete:
+            return F.one_hot(obs.long(), self.discrete).float()
+        lead = obs.shape[: obs.dim() - len(self.shape)]
+        x = obs.reshape(-1, *obs.shape[len(lead) :]).float()
+        if self.conv is None:
+            return x.reshape(*lead, self.out_dim)
+        x = self.conv(x)
+        if tuple(x.shape[-2:]) != self.pool:
+            x = F.adaptive_max_pool2d(x, self.pool)
+        return self.dense(x.flatten(1)).reshape(*lead, self.out_dim)
+
+
+def layer_init(layer: nn.Linear, std: float) -> nn.Linear:
+    """Returns ``layer`` with orthogonal weights of gain ``std`` and zero bias."""
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Returns the number of trained parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters())
+
+
+# --- rollout ---
+
+
+def sample_actions(
+    rng: np.random.Generator, logits: torch.Tensor
+) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
+    """Returns sampled actions, their log-probabilities and the action probabilities.
+
+    Sampling uses the NumPy generator, so it is the same on CPU and GPU.
+    """
+    logp_all = torch.log_softmax(logits.float(), dim=-1)
+    probs = logp_all.exp().cpu().numpy().astype(np.float64)
+    actions = sample_categorical(rng, probs)
+    index = torch.as_tensor(actions, device=logits.device).unsqueeze(-1)
+    return actions, logp_all.gather(-1, index).squeeze(-1), probs
+
+
+class Rollout:
+    """Buffers for one iteration: ``T`` steps of ``n`` sub-envs.
+
+    Inputs are kept in NumPy and moved to the device once per iteration.
+    """
+
+    def __init__(self, steps: int, n: int, obs_shape: tuple[int, ...], obs_dtype, device):
+        self.steps, self.device = steps, device
+        self.obs = np.zeros((steps, n, *obs_shape), obs_dtype)
+        self.prev_action = np.zeros((steps, n), np.int64)
+        self.prev_reward = np.zeros((steps, n), np.float32)
+        self.done = np.zeros((steps, n), np.float32)
+        self.start = np.zeros((steps, n), bool)
+        self.action = np.zeros((steps, n), np.int64)
+        self.reward = np.zeros((steps, n), np.float32)
+        self.trial_end = np.zeros((steps, n), np.float32)
+        self.logp = torch.zeros((steps, n), device=device)
+        self.value = torch.zeros((steps, n), device=device)
+        self.trial_perf = np.zeros(n)
+        self.finished: list[np.ndarray] = []
+
+    def add(self, t: int, x: TrialObs, action, logp, value, reward, info: dict) -> None:
+        """Stores step ``t``: its inputs, the action taken and what the env returned."""
+        self.obs[t], self.prev_action[t], self.prev_reward[t] = x.obs, x.prev_action, x.prev_reward
+        self.done[t], self.start[t], self.action[t], self.reward[t] = (
+            x.done,
+            x.trial_start,
+            action,
+            reward,
+        )
+        self.logp[t], self.value[t] = logp, value
+        ended = info["trial_end"]
+        self.trial_end[t] = ended
+        self.trial_perf += info["performance"]
+        if ended.any():
+            self.finished.append(self.trial_perf[ended].copy())
+            self.trial_perf[ended] = 0.0
+
+    def inputs(self) -> Inputs:
+        """Returns the stored inputs as ``(T, n, ...)`` tensors on the device."""
+        dev = self.device
+        return Inputs(
+            obs=torch.as_tensor(self.obs, device=dev),
+            prev_action=torch.as_tensor(self.prev_action, device=dev),
+            prev_reward=torch.as_tensor(self.prev_reward, device=dev),
+            done=torch.as_tensor(self.done, device=dev),
+            start=torch.as_tensor(self.start, device=dev),
+        )
+
+    def tensor(self, name: str) -> torch.Tensor:
+        """Returns the NumPy buffer ``name`` as a tensor on the device."""
+        return torch.as_tensor(getattr(self, name), device=self.device)
+
+    def mean_trial_performance(self) -> float | None:
+        """Returns the mean performance of trials that ended in this rollout (None if none)."""
+        return float(np.concatenate(self.finished).mean()) if self.finished else None
+
+
+# --- update ---
+
+
+class ValueNorm:
+    """Running mean and standard deviation of returns (debiased EMA, per iteration)."""
+
+    def __init__(self, decay: float):
+        self.decay = decay
+        self.mean = self.sq = self.weight = 0.0
+
+    def update(self, returns: torch.Tensor) -> None:
+        """Folds one iteration's returns into the running statistics."""
+        d = self.decay
+        self.mean = d * self.mean + (1 - d) * float(returns.mean())
+        self.sq = d * self.sq + (1 - d) * float((returns**2).mean())
+        self.weight = d * self.weight + (1 - d)
+
+    def stats(self) -> tuple[float, float]:
+        """Returns (mean, std); (0, 1) before the first update."""
+        if self.weight == 0.0:
+            return 0.0, 1.0
+        mean = self.mean / self.weight
+        var = max(self.sq / self.weight - mean**2, 1e-6)
+        return mean, var**0.5
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self.stats()
+        return (x - mean) / std
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self.stats()
+        return x * std + mean
+
+    def state_dict(self) -> dict[str, float]:
+        return {"mean": self.mean, "sq": self.sq, "weight": self.weight}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.mean, self.sq, self.weight = state["mean"], state["sq"], state["weight"]
+
+
+def advantages(
+    reward: torch.Tensor,
+    value: torch.Tensor,
+    last_value: torch.Tensor,
+    trial_end: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns GAE advantages and returns, shapes ``(T, n)``; trial ends are terminal.
+
+    ``value`` and ``last_value`` (the value after the last step) are in return units.
+    """
+    adv = torch.zeros_like(reward)
+    running = torch.zeros_like(last_value)
+    for t in reversed(range(reward.shape[0])):
+        next_value = last_value if t == reward.shape[0] - 1 else value[t + 1]
+        live = 1.0 - trial_end[t]
+        delta = reward[t] + gamma * next_value * live - value[t]
+        running = delta + gamma * lam * live * running
+        adv[t] = running
+    return adv, adv + value
+
+
+def ppo_loss(
+    cfg: PPOConfig,
+    logits: torch.Tensor,
+    value: torch.Tensor,
+    action: torch.Tensor,
+    old_logp: torch.Tensor,
+    adv: torch.Tensor,
+    target: torch.Tensor,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Returns the clipped PPO loss of one minibatch (any shape, flattened) and its stats.
+
+    ``value`` and ``target`` are normalized returns; advantages are normalized here.
+    """
+    logits, value, action = logits.flatten(0, -2), value.flatten(), action.flatten()
+    old_logp, adv, target = old_logp.flatten(), adv.flatten(), target.flatten()
+    logp_all = torch.log_softmax(logits, dim=-1)
+    log_ratio = logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1) - old_logp
+    ratio = log_ratio.exp()
+    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    clipped = ratio.clamp(1 - cfg.clip, 1 + cfg.clip)
+    policy_loss = torch.max(-adv * ratio, -adv * clipped).mean()
+    value_loss = 0.5 * ((value - target) ** 2).mean()
+    entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+    loss = policy_loss - cfg.entropy_coef * entropy + cfg.value_coef * value_loss
+    with torch.no_grad():
+        stats = {
+            "loss_policy": float(policy_loss),
+            "loss_value": float(value_loss),
+            "entropy": float(entropy),
+            "approx_kl": float(((ratio - 1) - log_ratio).mean()),
+            "clip_frac": float(((ratio - 1).abs() > cfg.clip).float().mean()),
+        }
+    return loss, stats
+
+
+def optimize(
+    cfg: PPOConfig, model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor
+) -> None:
+    """Takes one clipped gradient step on ``loss``."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+    optimizer.step()
+
+
+def minibatch_indices(rng: np.random.Generator, n: int, parts: int) -> list[np.ndarray]:
+    """Returns a random split of ``range(n)`` into ``parts`` nearly equal index arrays."""
+    return np.array_split(rng.permutation(n), parts)
+
+
+# --- evaluate and resume ---
+
+
+def rollout_steps(cfg: PPOConfig, spent: int, budget: int) -> int:
+    """Returns the steps per sub-env of the next iteration (0 when the budget is spent).
+
+    The last iteration is shortened so that ``spent`` never passes ``budget``.
+    """
+    return min(cfg.rollout_steps, max(budget - spent, 0) // cfg.num_envs)
+
+
+def final_checkpoint(evaluator: Evaluator, spent: int, make_method) -> None:
+    """Scores the final model unless the curve already ends at ``spent``."""
+    if spent > 0 and (not evaluator.curve or evaluator.curve[-1].budget < spent):
+        evaluator.checkpoint(spent, make_method)
+
+
+@dataclass
+class TrainState:
+    """Everything a segment end must save so that a restarted run repeats the same numbers.
+
+    Attributes:
+        iteration: iterations done.
+        spent: env steps spent.
+        rng: the trainer's NumPy generator (actions, minibatches).
+        value_norm: running return statistics.
+    """
+
+    iteration: int
+    spent: int
+    rng: np.random.Generator
+    value_norm: ValueNorm
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def steps_per_second(self, spent_before: int) -> float:
+        """Returns env steps per second since ``started``, counting from ``spent_before``."""
+        return (self.spent - spent_before) / max(time.perf_counter() - self.started, 1e-9)
+
+
+def train_metrics(
+    stats: dict[str, float], buf: Rollout, state: TrainState, spent_at_start: int
+) -> dict[str, float]:
+    """Returns the ``train/...`` metrics of an iteration: last minibatch's loss stats,
+    the mean performance of trials that ended, and env steps per second."""
+    out = {f"train/{k}": v for k, v in stats.items()}
+    out["train/steps_per_s"] = state.steps_per_second(spent_at_start)
+    perf = buf.mean_trial_performance()
+    if perf is not None:
+        out["train/trial_performance"] = perf
+    return out
+
+
+def fingerprint(cfg: PPOConfig, family: RLFamily, budget: int, seed: int) -> dict[str, Any]:
+    """Returns what must match for a saved state to be resumed (config, family, budget)."""
+    return {
+        "method": dataclasses.asdict(cfg),
+        "family": family.spec.id,
+        "family_config": dataclasses.asdict(family.config),
+        "budget": budget,
+        "seed": seed,
+    }
+
+
+def save_state(
+    path: Path,
+    state: TrainState,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    evaluator: Evaluator,
+    print_: dict[str, Any],
+) -> None:
+    """Writes the trainer's state to ``path`` atomically (a kill never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "fingerprint": print_,
+        "iteration": state.iteration,
+        "spent": state.spent,
+        "rng": state.rng.bit_generator.state,
+        "value_norm": state.value_norm.state_dict(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "curve": [point.model_dump() for point in evaluator.curve],
+        "elapsed_s": time.perf_counter() - evaluator._start,
+    }
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(
+    path: Path,
+    state: TrainState,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    evaluator: Evaluator,
+    print_: dict[str, Any],
+) -> bool:
+    """Restores a state saved by ``save_state`` if ``path`` exists; returns whether it did.
+
+    Raises ValueError when the saved run had another config, family, budget or seed.
+    """
+    if not path.exists():
+        return False
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload["fingerprint"] != print_:
+        diff = sorted(k for k in print_ if payload["fingerprint"].get(k) != print_[k])
+        raise ValueError(
+            f"{path} was saved by a run with another {', '.join(diff)}; delete it to start "
+            "afresh or choose another out="
+        )
+    state.iteration, state.spent = payload["iteration"], payload["spent"]
+    state.rng.bit_generator.state = payload["rng"]
+    state.value_norm.load_state_dict(payload["value_norm"])
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    torch.set_rng_state(payload["torch_rng"])
+    restore_evaluator(evaluator, payload["curve"], state.spent, payload["elapsed_s"])
+    return True
+
+
+def restore_evaluator(
+    evaluator: Evaluator, curve: list[dict[str, Any]], spent: int, elapsed_s: float
+) -> None:
+    """Puts back the learning curve scored before a restart, up to ``spent``.
+
+    The Evaluator has no public restore yet, so this sets its schedule and clock directly:
+    checkpoints up to ``spent`` are done, and wall time counts the time before the restart.
+    """
+    evaluator.curve = [Checkpoint(**point) for point in curve]
+    evaluator._budgets = [b for b in evaluator._budgets if b > spent]
+    evaluator._start = time.perf_counter() - elapsed_s
+
+
+IterationHook = Callable[[int], None]

@@ -1,0 +1,74 @@
+"""Structured config of the icl-regression family (torch-free, so listing tasks stays fast)."""
+
+from dataclasses import dataclass
+
+from mesa_bench.api import FamilyConfig
+
+FUNCTION_CLASSES = ("linear", "sparse-linear", "relu-net")
+REFERENCE_NAMES = ("ridge", "zero", "ols", "gd-k", "lasso", "knn")
+# diversity < 1 trains on a finite pool of 2 ** (POOL_BITS * diversity) tasks
+POOL_BITS = 14
+
+
+@dataclass
+class ICLRegressionConfig(FamilyConfig):
+    """In-context regression prompts (Garg et al. 2022).
+
+    Attributes:
+        diversity: 1 (default) draws a fresh function for every prompt; below 1, train and
+            test prompts use one of ``round(2 ** (14 * diversity))`` functions drawn once
+            from ``pool_seed`` (Raventos et al. 2023: few distinct tasks invite
+            memorization, many invite a learned regression algorithm); 0 is one function.
+        dim: input dimension d.
+        n_context: most examples in context; a prompt has ``n_context + 1`` pairs.
+        noise: standard deviation sigma of the target noise.
+        function_class: ``linear``, ``sparse-linear`` or ``relu-net``: the train class.
+        sparsity: non-zero weights of ``sparse-linear``.
+        hidden: hidden units of ``relu-net``.
+        x_scale: input scale of the ``x-scale`` shift.
+        shift_noise: sigma of the ``noisy`` shift.
+        long_context: examples in context on the ``long-context`` shift.
+        other_class: function class of the ``other-class`` shift.
+        gd_steps: k of the ``gd-k`` reference (k steps of gradient descent from zero).
+        knn_neighbours: neighbours averaged by the ``knn`` reference.
+        pool_seed: seed of the task pool used when diversity < 1.
+    """
+
+    diversity: float = 1.0
+    dim: int = 5
+    n_context: int = 40
+    noise: float = 0.1
+    function_class: str = "linear"
+    sparsity: int = 3
+    hidden: int = 16
+    x_scale: float = 3.0
+    shift_noise: float = 1.0
+    long_context: int = 80
+    other_class: str = "relu-net"
+    gd_steps: int = 1
+    knn_neighbours: int = 3
+    pool_seed: int = 0
+
+    def check(self) -> None:
+        """Raises ValueError naming the first bad field."""
+        for field in ("function_class", "other_class"):
+            if getattr(self, field) not in FUNCTION_CLASSES:
+                raise ValueError(
+                    f"{field} must be one of {', '.join(FUNCTION_CLASSES)}; "
+                    f"got {getattr(self, field)!r}"
+                )
+        positive = ("dim", "n_context", "hidden", "long_context", "gd_steps", "knn_neighbours")
+        for field in positive:
+            if getattr(self, field) < 1:
+                raise ValueError(f"{field} must be at least 1, got {getattr(self, field)}")
+        if not 1 <= self.sparsity <= self.dim:
+            raise ValueError(f"sparsity must lie in [1, dim={self.dim}], got {self.sparsity}")
+        if self.noise < 0 or self.shift_noise < 0 or self.x_scale <= 0:
+            raise ValueError("noise and shift_noise must be >= 0 and x_scale > 0")
+
+
+def pool_size(diversity: float) -> int | None:
+    """Returns the number of distinct train tasks at ``diversity`` (None: unlimited)."""
+    if diversity >= 1.0:
+        return None
+    return max(1, round(2 ** (POOL_BITS * diversity)))

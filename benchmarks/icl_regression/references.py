@@ -1,0 +1,190 @@
+"""Hand-written in-context regression algorithms, runnable as sequence methods.
+
+Each ``predict`` is a pure function of the prompt batch (no state, no randomness): the
+prediction at position ``i`` is the algorithm's estimate fitted to the ``i`` pairs before
+it, evaluated at ``x_i``. All of them work on the prefix statistics ``G_i = sum_{j<i} x_j
+x_j^T`` and ``b_i = sum_{j<i} y_j x_j`` (except ``knn``), computed in float64 for every
+position at once, and return float64 predictions of shape ``(B, n)``, differentiable in
+``xs`` where the algorithm is (``zero`` and ``knn`` are piecewise constant in ``xs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from mesa_bench.api import Method
+from mesa_bench.sequence import SequenceBatch, squared_error
+
+LASSO_ITERATIONS = 200  # FISTA iterations; d = 5 problems converge well before this
+
+
+class SequenceReference(Method):
+    """A stateless reference: ``reset`` does nothing, ``predict`` reads only the batch."""
+
+    def reset(self, batch: int, tasks=None) -> None:
+        pass
+
+    def predict(self, batch: SequenceBatch) -> torch.Tensor:
+        return self.predict_xy(batch.xs.double(), batch.ys.double())
+
+    def predict_xy(self, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+        """Returns predictions ``(B, n)`` from float64 ``xs (B, n, d)`` and ``ys (B, n)``."""
+        raise NotImplementedError
+
+
+def prefix_stats(xs: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns ``G`` of shape ``(B, n, d, d)`` and ``b`` of shape ``(B, n, d)``.
+
+    ``G[:, i]`` and ``b[:, i]`` sum over the pairs strictly before position ``i``.
+    """
+    outer = xs[..., :, None] * xs[..., None, :]
+    g = torch.cumsum(outer, dim=1) - outer
+    b = torch.cumsum(xs * ys[..., None], dim=1) - xs * ys[..., None]
+    return g, b
+
+
+def per_position(table: torch.Tensor, n: int) -> torch.Tensor:
+    """Returns ``table`` cut or padded (with its last value) to ``n`` positions."""
+    if n <= len(table):
+        return table[:n]
+    return torch.cat([table, table[-1:].expand(n - len(table))])
+
+
+def apply(w: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """Returns ``w_i . x_i`` per position: ``w (B, n, d)``, ``xs (B, n, d)`` -> ``(B, n)``."""
+    return (w * xs).sum(-1)
+
+
+class Zero(SequenceReference):
+    """Predicts 0 everywhere (the floor, score 0): the prior mean of every class."""
+
+    name = "reference/zero"
+
+    def predict_xy(self, xs, ys):
+        return torch.zeros_like(ys)
+
+
+class Ridge(SequenceReference):
+    """Ridge regression ``(G + lam I)^-1 b`` with ``lam = sigma^2`` (score 1).
+
+    With ``w ~ N(0, I)`` and noise ``N(0, sigma^2)`` this is the posterior mean of ``w``,
+    so the Bayes-optimal prediction on the linear class (Garg et al. 2022).
+    """
+
+    name = "reference/ridge"
+
+    def __init__(self, lam: float):
+        self.lam = max(lam, 1e-10)  # sigma = 0 still needs a solvable system at i < d
+
+    def predict_xy(self, xs, ys):
+        g, b = prefix_stats(xs, ys)
+        eye = torch.eye(xs.shape[-1], dtype=xs.dtype)
+        w = torch.linalg.solve(g + self.lam * eye, b)
+        return apply(w, xs)
+
+
+class LeastSquares(SequenceReference):
+    """Minimum-norm least squares ``G^+ b`` (interpolates while ``i <= d``)."""
+
+    name = "reference/ols"
+    rtol = 1e-9  # eigenvalues below this fraction of the largest are rounding, not data
+
+    def predict_xy(self, xs, ys):
+        g, b = prefix_stats(xs, ys)
+        w = (torch.linalg.pinv(g, rtol=self.rtol, hermitian=True) @ b[..., None])[..., 0]
+        return apply(w, xs)
+
+
+class GradientDescent(SequenceReference):
+    """``k`` steps of gradient descent from ``w = 0`` on ``(1 / 2i) sum_{j<i} (w.x_j - y_j)^2``.
+
+    The step size is a per-position table tuned on train prompts (``tune_per_position``);
+    one step is what a single linear self-attention layer computes (von Oswald et al.
+    2023).
+    """
+
+    name = "reference/gd-k"
+
+    def __init__(self, k: int, steps: torch.Tensor):
+        self.k = k
+        self.steps = steps.double()
+
+    def predict_xy(self, xs, ys):
+        g, b = prefix_stats(xs, ys)
+        count = torch.arange(xs.shape[1], dtype=xs.dtype).clamp(min=1)
+        a, c = g / count[:, None, None], b / count[:, None]
+        eta = per_position(self.steps, xs.shape[1])[:, None]
+        w = torch.zeros_like(b)
+        for _ in range(self.k):
+            w = w - eta * ((a @ w[..., None])[..., 0] - c)
+        return apply(w, xs)
+
+
+class Lasso(SequenceReference):
+    """The lasso ``min (1 / 2i) sum_{j<i} (w.x_j - y_j)^2 + alpha_i |w|_1`` by FISTA.
+
+    ``alpha_i`` is a per-position table tuned on train prompts; fits ``sparse-linear``.
+    """
+
+    name = "reference/lasso"
+
+    def __init__(self, alphas: torch.Tensor, iterations: int = LASSO_ITERATIONS):
+        self.alphas = alphas.double()
+        self.iterations = iterations
+
+    def predict_xy(self, xs, ys):
+        g, b = prefix_stats(xs, ys)
+        count = torch.arange(xs.shape[1], dtype=xs.dtype).clamp(min=1)
+        a, c = g / count[:, None, None], b / count[:, None]
+        lipschitz = torch.linalg.eigvalsh(a)[..., -1].clamp(min=1e-12)[..., None]
+        thresh = per_position(self.alphas, xs.shape[1])[:, None] / lipschitz
+        w = z = torch.zeros_like(b)
+        t = 1.0
+        for _ in range(self.iterations):
+            step = z - ((a @ z[..., None])[..., 0] - c) / lipschitz
+            w_next = torch.sign(step) * torch.relu(step.abs() - thresh)
+            t_next = (1 + (1 + 4 * t * t) ** 0.5) / 2
+            z = w_next + ((t - 1) / t_next) * (w_next - w)
+            w, t = w_next, t_next
+        return apply(w, xs)
+
+
+class NearestNeighbours(SequenceReference):
+    """Averages the targets of the ``k`` context inputs nearest to ``x_i`` (Garg's 3-NN)."""
+
+    name = "reference/knn"
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def predict_xy(self, xs, ys):
+        n = xs.shape[1]
+        dist = torch.cdist(xs, xs)
+        later = torch.ones(n, n, dtype=torch.bool).triu()  # j >= i is not in context
+        dist = dist.masked_fill(later, float("inf"))
+        k = min(self.k, n)
+        near, idx = dist.topk(k, dim=-1, largest=False)
+        valid = torch.isfinite(near).to(ys.dtype)
+        chosen = torch.gather(ys[:, None, :].expand(-1, n, -1), 2, idx)
+        return (chosen * valid).sum(-1) / valid.sum(-1).clamp(min=1)
+
+
+def tune_per_position(
+    make: Callable[[torch.Tensor], SequenceReference], grid: np.ndarray, batch: SequenceBatch
+) -> torch.Tensor:
+    """Returns, per position, the grid value whose reference has the least mean error.
+
+    ``make(table)`` builds the reference with a constant table; the result has shape
+    ``(n,)`` for prompts of ``n`` positions. Diverging values count as infinite error.
+    """
+    n = batch.ys.shape[1]
+    errors = []
+    for value in grid:
+        ref = make(torch.full((n,), float(value), dtype=torch.float64))
+        err = squared_error(ref.predict(batch), batch).mean(0)
+        errors.append(torch.nan_to_num(err, nan=torch.inf))
+    best = torch.stack(errors).argmin(0)
+    return torch.as_tensor(grid, dtype=torch.float64)[best]

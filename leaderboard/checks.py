@@ -1,0 +1,230 @@
+"""Entry checks: everything a submission must pass before anything is stored.
+
+A submission is one results file (SPEC section 8), usually a bundle of every run of one
+method on one suite. It is parsed against the versioned schema, then checked for what the
+schema alone cannot see: the suite version exists, each family belongs to it and has at
+least the suite's minimum number of distinct seeds, every number is finite, and the score
+is defined. Each failure is an :class:`EntryError` naming the offending field, which the
+HTTP layer turns into a 4xx answer.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from mesa_bench.results import ResultsError, ResultsFile, parse_results
+from leaderboard.suites import SUITES, SuiteRule, known_versions, suite_ids
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_RUNS = 5000
+MAX_FAMILIES = 64
+MAX_NAME_LENGTH = 100
+INT64_MAX = 2**63 - 1
+JSON_ERRORS = {"json_invalid", "json_type"}
+
+
+class EntryError(ValueError):
+    """A submission the leaderboard refuses; ``field`` names where the problem is.
+
+    Attributes:
+        status: the HTTP status to answer with (400 malformed, 413 too large, 422 invalid).
+        field: dotted path of the offending field (``runs.3.splits.test.performance.7``),
+            or ``(body)`` / ``(top level)`` where the whole body is at fault.
+        message: one sentence saying what is wrong and, where it helps, what to do.
+    """
+
+    def __init__(self, field: str, message: str, status: int = 422):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class CheckedEntry:
+    """A submission that passed every check: the results, its suite rule and content hash."""
+
+    results: ResultsFile
+    rule: SuiteRule
+    content_hash: str
+    canonical_json: str
+
+
+def check_submission(body: bytes | str) -> CheckedEntry:
+    """Returns the checked submission in ``body``; raises EntryError naming the field."""
+    size = len(body.encode() if isinstance(body, str) else body)
+    if size > MAX_BODY_BYTES:
+        raise EntryError("(body)", f"body is {size} bytes; the limit is {MAX_BODY_BYTES}", 413)
+    results = parse_submission(body)
+    return check_results(results)
+
+
+def parse_submission(body: bytes | str) -> ResultsFile:
+    """Returns the results in ``body`` validated against the schema."""
+    try:
+        return parse_results(body, "submission")
+    except ResultsError as e:
+        cause = e.__cause__
+        if not isinstance(cause, ValidationError):
+            raise EntryError("(body)", str(e)) from e
+        first = cause.errors()[0]
+        if first["type"] in JSON_ERRORS:
+            raise EntryError("(body)", f"body is not valid JSON: {first['msg']}", 400) from e
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = cause.error_count() - 1
+        message = first["msg"] + (f" (and {more} more errors)" if more else "")
+        raise EntryError(field, message) from e
+
+
+def check_results(results: ResultsFile) -> CheckedEntry:
+    """Returns ``results`` checked against its suite's rule; raises EntryError."""
+    rule = suite_rule(results.suite.id, results.suite.version)
+    _check_sizes(results)
+    _check_finite(results.config, "config")
+    for i in range(len(results.runs)):
+        _check_run(results, i)
+    _check_families(results, rule)
+    canonical = canonical_json(results)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return CheckedEntry(results, rule, digest, canonical)
+
+
+def canonical_json(results: ResultsFile) -> str:
+    """Returns the results as JSON with sorted keys and no spaces (the hashed form)."""
+    return json.dumps(
+        results.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), allow_nan=False
+    )
+
+
+def suite_rule(suite_id: str, version: int) -> SuiteRule:
+    """Returns the rule of a suite version; raises EntryError naming the unknown part."""
+    if (suite_id, version) in SUITES:
+        return SUITES[(suite_id, version)]
+    versions = known_versions(suite_id)
+    if versions:
+        raise EntryError(
+            "suite.version",
+            f"suite {suite_id!r} has no version {version} (known: {_join(versions)})",
+        )
+    close = difflib.get_close_matches(suite_id, suite_ids(), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise EntryError(
+        "suite.id", f"unknown suite {suite_id!r}{hint} (known: {_join(suite_ids())})"
+    )
+
+
+def _check_sizes(results: ResultsFile) -> None:
+    if len(results.runs) > MAX_RUNS:
+        raise EntryError("runs", f"{len(results.runs)} runs; an entry holds at most {MAX_RUNS}")
+    families = {run.family for run in results.runs}
+    if len(families) > MAX_FAMILIES:
+        raise EntryError(
+            "runs", f"{len(families)} families; an entry holds at most {MAX_FAMILIES}"
+        )
+
+
+def _check_run(results: ResultsFile, i: int) -> None:
+    run = results.runs[i]
+    where = f"runs.{i}"
+    for name, value in (("seed", run.seed), ("budget", run.budget)):
+        if not -INT64_MAX <= value <= INT64_MAX:
+            raise EntryError(f"{where}.{name}", f"{value} does not fit in 64 bits")
+    for field in ("score_reference", "floor_reference"):
+        _check_name(getattr(run, field), f"{where}.{field}")
+    for split, rec in run.splits.items():
+        _check_name(split, f"{where}.splits")
+        for group in ("references", "achieved", "extras"):
+            for key in getattr(rec, group):
+                _check_name(key, f"{where}.splits.{split}.{group}")
+    for split, match in run.matches.items():
+        _check_name(split, f"{where}.matches")
+        for key in match.eps:
+            _check_name(key, f"{where}.matches.{split}.eps")
+    budgets = [c.budget for c in run.curve]
+    for j in range(1, len(budgets)):
+        if budgets[j] < budgets[j - 1]:
+            raise EntryError(
+                f"{where}.curve.{j}.budget",
+                f"checkpoint budgets must not decrease ({budgets[j - 1]} then {budgets[j]})",
+            )
+        if budgets[j] > INT64_MAX:
+            raise EntryError(f"{where}.curve.{j}.budget", "does not fit in 64 bits")
+    test = run.splits["test"]
+    ref = float(np.mean(test.references[run.score_reference]))
+    floor = float(np.mean(test.references[run.floor_reference]))
+    if not (math.isfinite(ref) and math.isfinite(floor)) or ref == floor:
+        raise EntryError(
+            f"{where}.splits.test.references",
+            f"score reference {run.score_reference!r} and floor {run.floor_reference!r} "
+            f"have the same mean ({ref}), so the normalized score is undefined",
+        )
+
+
+def _check_families(results: ResultsFile, rule: SuiteRule) -> None:
+    seeds: dict[str, dict[int, int]] = defaultdict(dict)
+    first: dict[str, int] = {}
+    for i, run in enumerate(results.runs):
+        if rule.families is not None and run.family not in rule.families:
+            raise EntryError(
+                f"runs.{i}.family",
+                f"family {run.family!r} is not in suite {rule.key} "
+                f"(its families: {_join(rule.families)})",
+            )
+        if run.seed in seeds[run.family]:
+            j = seeds[run.family][run.seed]
+            raise EntryError(
+                f"runs.{i}.seed",
+                f"duplicate run: family {run.family!r} seed {run.seed} is also runs.{j}",
+            )
+        seeds[run.family][run.seed] = i
+        j = first.setdefault(run.family, i)
+        _check_same_references(results, j, i)
+    for family, by_seed in seeds.items():
+        if len(by_seed) < rule.min_seeds:
+            raise EntryError(
+                "runs",
+                f"family {family!r} has {len(by_seed)} seed(s) ({_join(sorted(by_seed))}); "
+                f"suite {rule.key} needs at least {rule.min_seeds} per family",
+            )
+
+
+def _check_same_references(results: ResultsFile, j: int, i: int) -> None:
+    a, b = results.runs[j], results.runs[i]
+    for name in ("score_reference", "floor_reference", "higher_is_better"):
+        if getattr(a, name) != getattr(b, name):
+            raise EntryError(
+                f"runs.{i}.{name}",
+                f"{getattr(b, name)!r} differs from runs.{j} of the same family "
+                f"({getattr(a, name)!r})",
+            )
+
+
+def _check_name(name: str, where: str) -> None:
+    if len(name) > MAX_NAME_LENGTH:
+        raise EntryError(where, f"name of {len(name)} characters; at most {MAX_NAME_LENGTH}")
+
+
+def _check_finite(value: Any, where: str) -> None:
+    """Raises EntryError at the first non-finite number in a JSON-like tree."""
+    stack = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise EntryError(path, f"non-finite number {item}; every number must be finite")
+        if isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}") for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}.{n}") for n, v in enumerate(item))
+
+
+def _join(items) -> str:
+    return ", ".join(str(x) for x in items) or "none"

@@ -1,0 +1,437 @@
+"""Every leaderboard metric of one method, recomputed from the raw numbers of its results.
+
+``summarize(results)`` takes one results file or several (for example one per family and
+seed, as ``mesa-bench train`` writes them) of ONE method and returns a JSON-ready dict.
+Nothing stored as an aggregate in the files is trusted: scores come from per-trial
+performance and the references' per-trial performance on the same trials, matched
+algorithms from the stored distances and thresholds. Undefined numbers are ``None``
+(never NaN), so the result always serializes with ``json.dumps``.
+
+Return shape (``SUMMARY_VERSION`` "1"); ``Est`` is ``{"value", "ci": [low, high]}``,
+a point estimate with its 95% stratified bootstrap interval (``None`` where undefined)::
+
+    {
+      "summary_version": "1",
+      "method": {"name", "version"},
+      "suite": {"id", "version"},
+      "n_runs": int,
+      "tau": 0.8,
+      "families": {                          # keyed by family id, e.g. "bandit-v1"
+        FAMILY: {
+          "seeds": [int],
+          "budget": int,                     # the largest budget of its runs (B)
+          "parameter_count": int,            # the largest over its runs
+          "score": Est + {"mean", "median", "p20", "per_seed": [float|None]},   # test split
+          "splits": {SPLIT: {"score": Est + {"per_seed": [...]},
+                             "performance": {"mean", "per_seed": [...]},
+                             "achieved": {OBJECTIVE: {"mean", "per_seed": [...]}}}},
+          "curve": {"budgets": [int], "iqm": [float|None], "ci_low": [...], "ci_high": [...],
+                    "seeds": int},           # learning curve of the test score over seeds
+          "reachability": {
+            "competence": REACH,             # s >= tau at some checkpoint
+            "match": {REFERENCE: REACH},     # the score-1 reference and every one matched
+          },
+          "matched": {"per_seed": [str|None], "counts": {REFERENCE: int}, "measured": int},
+          "objective_robustness": {SHIFT: OR_STATS},   # shifts with base and a proxy
+        }
+      },
+      "overall": {"score": Est + {"mean", "median", "p20": Est, "n_families", "n_runs"},
+                  "profile": {"thresholds": [float], "fraction": [float]}},
+      "algorithmic_range": {"distinct", "algorithms": ["family/ref"], "coverage",
+                            "entropy", "competence_fraction", "parameter_count",
+                            "runs_measured"},
+      "objective_robustness": {"FAMILY/SHIFT": OR_STATS},
+      "headline": {"score_iqm", "score_ci": [low, high], "score_p20", "reachability",
+                   "algorithmic_range", "coverage", "objective_robustness",
+                   "min_seeds", "families"},
+    }
+
+    REACH = {"p", "ci": [low, high], "reached", "seeds", "median_budget", "R"}
+    OR_STATS = {"proxies": [str], "seeds": int,
+                "C"|"S"|"OR"|"GMR"|"CR": {"mean", "median", "per_seed": [float|None]},
+                "classes": {"robust"|"proxy-aligned"|"capability-failure"|"other": int}}
+
+``headline.reachability`` is the mean over families of the competence reachability
+``p``; ``headline.objective_robustness`` the mean OR over every (family, shift, seed)
+where it is defined (None where there is none); ``headline.algorithmic_range`` the
+number of distinct algorithms matched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from mesa_bench.metrics import aggregate, reachability, robustness
+from mesa_bench.metrics.match import matched_algorithm
+from mesa_bench.metrics.range import algorithmic_range, competence_fraction
+from mesa_bench.metrics.score import COMPETENCE_THRESHOLD, normalized_score
+from mesa_bench.results import ResultsFile, RunRecord
+
+SUMMARY_VERSION = "1"
+PROFILE_THRESHOLDS = tuple(np.round(np.linspace(0.0, 1.5, 16), 2).tolist())
+IN_DISTRIBUTION = ("train", "test")
+
+
+def summarize(
+    results: ResultsFile | Iterable[ResultsFile],
+    *,
+    n_resamples: int = aggregate.DEFAULT_RESAMPLES,
+    seed: int = 0,
+    tau: float = COMPETENCE_THRESHOLD,
+) -> dict[str, Any]:
+    """Returns every leaderboard metric of one method's runs (shape in the module doc).
+
+    Args:
+        results: one results file or several of the same method; runs are pooled.
+        n_resamples: bootstrap resamples of every interval.
+        seed: bootstrap seed; the same seed gives the same intervals.
+        tau: competence threshold on the normalized score.
+
+    Raises:
+        ValueError: no runs, files of different methods, or one (family, seed) twice.
+    """
+    files = [results] if isinstance(results, ResultsFile) else list(results)
+    runs = _pooled_runs(files)
+    boot = {"n_resamples": n_resamples, "seed": seed}
+    by_family: dict[str, list[RunRecord]] = defaultdict(list)
+    for run in runs:
+        by_family[run.family].append(run)
+    families = {
+        fam: _family_summary(sorted(rs, key=lambda r: r.seed), tau, boot)
+        for fam, rs in sorted(by_family.items())
+    }
+    overall = _overall(families, boot)
+    rng = _range(families, runs, tau)
+    shifts = {
+        f"{fam}/{shift}": stats
+        for fam, f in families.items()
+        for shift, stats in f["objective_robustness"].items()
+    }
+    out = {
+        "summary_version": SUMMARY_VERSION,
+        "method": {"name": files[0].method.name, "version": files[0].method.version},
+        "suite": {"id": files[0].suite.id, "version": files[0].suite.version},
+        "n_runs": len(runs),
+        "tau": tau,
+        "families": families,
+        "overall": overall,
+        "algorithmic_range": rng,
+        "objective_robustness": shifts,
+        "headline": _headline(families, overall, rng, shifts),
+    }
+    return _json_ready(out)
+
+
+def summarize_by_method(results: Iterable[ResultsFile], **kwargs: Any) -> dict[str, dict[str, Any]]:
+    """Returns ``{method name: summarize(files of that method)}`` for mixed files."""
+    groups: dict[str, list[ResultsFile]] = defaultdict(list)
+    for r in results:
+        groups[r.method.name].append(r)
+    return {name: summarize(files, **kwargs) for name, files in sorted(groups.items())}
+
+
+def _pooled_runs(files: list[ResultsFile]) -> list[RunRecord]:
+    if not files:
+        raise ValueError("summarize needs at least one results file")
+    names = sorted({f.method.name for f in files})
+    if len(names) > 1:
+        raise ValueError(f"summarize takes the results of one method, got {names}")
+    runs, seen = [], set()
+    for f in files:
+        for run in f.runs:
+            key = (run.family, run.seed)
+            if key in seen:
+                raise ValueError(f"run {run.family} seed {run.seed} appears twice")
+            seen.add(key)
+            runs.append(run)
+    return runs
+
+
+# --- per run -------------------------------------------------------------------------
+
+
+def split_score(run: RunRecord, split: str) -> float | None:
+    """Returns the normalized score of a run on ``split`` (None where undefined)."""
+    rec = run.splits[split]
+    s = normalized_score(
+        float(np.mean(rec.performance)),
+        float(np.mean(rec.references[run.floor_reference])),
+        float(np.mean(rec.references[run.score_reference])),
+    )
+    return s if math.isfinite(s) else None
+
+
+def competence_points(run: RunRecord) -> tuple[list[int], list[float | None]]:
+    """Returns (budgets, scores) of a run: its checkpoints, then its final test score."""
+    budgets = [c.budget for c in run.curve]
+    scores: list[float | None] = [c.score for c in run.curve]
+    if not budgets or run.budget >= budgets[-1]:
+        budgets.append(run.budget)
+        scores.append(split_score(run, "test"))
+    return budgets, scores
+
+
+def match_points(run: RunRecord, split: str = "test") -> tuple[list[int], list[str | None]]:
+    """Returns (budgets, matched algorithm) of a run, recomputed from distances and eps."""
+    rec = run.matches.get(split)
+    if rec is None:
+        return [], []
+    return (
+        [p.budget for p in rec.points],
+        [matched_algorithm(p.distance, rec.eps) for p in rec.points],
+    )
+
+
+def final_match(run: RunRecord) -> tuple[bool, str | None]:
+    """Returns (measured, matched algorithm of the final method)."""
+    _, matched = match_points(run)
+    return (True, matched[-1]) if matched else (False, None)
+
+
+# --- per family ----------------------------------------------------------------------
+
+
+def _family_summary(runs: list[RunRecord], tau: float, boot: dict) -> dict[str, Any]:
+    budget = max(r.budget for r in runs)
+    test_scores = [split_score(r, "test") for r in runs]
+    return {
+        "seeds": [r.seed for r in runs],
+        "budget": budget,
+        "parameter_count": max(r.parameter_count for r in runs),
+        "score": _score_block(test_scores, boot),
+        "splits": {split: _split_block(runs, split, boot) for split in _common_splits(runs)},
+        "curve": _curve(runs, boot),
+        "reachability": _family_reachability(runs, tau, budget),
+        "matched": _matched_block(runs),
+        "objective_robustness": _family_robustness(runs),
+    }
+
+
+def _common_splits(runs: list[RunRecord]) -> list[str]:
+    common = set(runs[0].splits)
+    for r in runs[1:]:
+        common &= set(r.splits)
+    return [s for s in runs[0].splits if s in common]
+
+
+def _est(values: list[float | None], boot: dict, stat=aggregate.iqm) -> dict[str, Any]:
+    x = np.array([v for v in values if v is not None], float)
+    if x.size == 0:
+        return {"value": None, "ci": [None, None]}
+    low, high = aggregate.stratified_bootstrap_ci([x], stat, **boot)
+    return {"value": float(stat(x, axis=-1)), "ci": [low, high]}
+
+
+def _score_block(scores: list[float | None], boot: dict) -> dict[str, Any]:
+    x = [s for s in scores if s is not None]
+    out = _est(scores, boot)
+    out.update(
+        mean=float(np.mean(x)) if x else None,
+        median=float(np.median(x)) if x else None,
+        p20=aggregate.percentile20(np.array(x)) if x else None,
+        per_seed=scores,
+    )
+    return out
+
+
+def _split_block(runs: list[RunRecord], split: str, boot: dict) -> dict[str, Any]:
+    scores = [split_score(r, split) for r in runs]
+    score = _est(scores, boot)
+    score["per_seed"] = scores
+    perf = [float(np.mean(r.splits[split].performance)) for r in runs]
+    objectives = sorted(set().union(*(r.splits[split].achieved for r in runs)))
+    achieved = {}
+    for name in objectives:
+        per = [
+            float(np.mean(r.splits[split].achieved[name]))
+            if name in r.splits[split].achieved
+            else None
+            for r in runs
+        ]
+        known = [p for p in per if p is not None]
+        achieved[name] = {"mean": float(np.mean(known)), "per_seed": per}
+    return {
+        "score": score,
+        "performance": {"mean": float(np.mean(perf)), "per_seed": perf},
+        "achieved": achieved,
+    }
+
+
+def _curve(runs: list[RunRecord], boot: dict) -> dict[str, Any]:
+    """Learning curve over seeds, checkpoints aligned by index (same schedule per seed)."""
+    length = min(len(r.curve) for r in runs)
+    budgets, mid, low, high = [], [], [], []
+    for i in range(length):
+        budgets.append(int(np.median([r.curve[i].budget for r in runs])))
+        est = _est([r.curve[i].score for r in runs], boot)
+        mid.append(est["value"])
+        low.append(est["ci"][0])
+        high.append(est["ci"][1])
+    return {"budgets": budgets, "iqm": mid, "ci_low": low, "ci_high": high, "seeds": len(runs)}
+
+
+def _first_checkpoint(runs: list[RunRecord], budget: int) -> int:
+    firsts = [r.curve[0].budget for r in runs if r.curve]
+    return min(firsts) if firsts else budget
+
+
+def _family_reachability(runs: list[RunRecord], tau: float, budget: int) -> dict[str, Any]:
+    first = _first_checkpoint(runs, budget)
+    comp_times = []
+    for r in runs:
+        b, s = competence_points(r)
+        comp_times.append(reachability.first_budget(b, reachability.competent(s, tau)))
+    out: dict[str, Any] = {
+        "competence": reachability.reachability(comp_times, budget, first),
+        "match": {},
+    }
+    measured = [r for r in runs if "test" in r.matches]
+    if not measured:
+        return out
+    points = [match_points(r) for r in measured]
+    matched_any = {m for _, ms in points for m in ms if m is not None}
+    for ref in sorted(matched_any | {runs[0].score_reference}):
+        times = [reachability.first_budget(b, [m == ref for m in ms]) for b, ms in points]
+        out["match"][ref] = reachability.reachability(times, budget, first)
+    return out
+
+
+def _matched_block(runs: list[RunRecord]) -> dict[str, Any]:
+    finals = [final_match(r) for r in runs]
+    per_seed = [m for _, m in finals]
+    counts = Counter(m for measured, m in finals if measured and m is not None)
+    return {
+        "per_seed": per_seed,
+        "counts": dict(sorted(counts.items())),
+        "measured": sum(measured for measured, _ in finals),
+    }
+
+
+def _in_distribution(run: RunRecord) -> dict[str, list[bool]] | None:
+    for split in IN_DISTRIBUTION:
+        if split in run.splits and "base" in run.splits[split].achieved:
+            return run.splits[split].achieved
+    return None
+
+
+def _separating_shifts(runs: list[RunRecord]) -> list[str]:
+    shifts = []
+    for split in _common_splits(runs):
+        if split in IN_DISTRIBUTION:
+            continue
+        achieved = [r.splits[split].achieved for r in runs]
+        if all("base" in a and any(k.startswith("proxy:") for k in a) for a in achieved):
+            shifts.append(split)
+    return shifts
+
+
+def _family_robustness(runs: list[RunRecord]) -> dict[str, Any]:
+    out = {}
+    for shift in _separating_shifts(runs):
+        per_run = [
+            robustness.robustness_stats(r.splits[shift].achieved, _in_distribution(r)) for r in runs
+        ]
+        block: dict[str, Any] = {"proxies": per_run[0]["proxies"], "seeds": len(runs)}
+        for key in ("C", "S", "OR", "GMR", "CR"):
+            per = [p[key] for p in per_run]
+            known = [v for v in per if v is not None]
+            block[key] = {
+                "mean": float(np.mean(known)) if known else None,
+                "median": float(np.median(known)) if known else None,
+                "per_seed": per,
+            }
+        classes = Counter(p["class"] for p in per_run)
+        block["classes"] = {c: classes.get(c, 0) for c in robustness.RUN_CLASSES}
+        out[shift] = block
+    return out
+
+
+# --- across families -----------------------------------------------------------------
+
+
+def _overall(families: dict[str, dict], boot: dict) -> dict[str, Any]:
+    tasks = [
+        np.array([s for s in f["score"]["per_seed"] if s is not None], float)
+        for f in families.values()
+    ]
+    tasks = [t for t in tasks if t.size]
+    if not tasks:
+        empty = {"value": None, "ci": [None, None]}
+        score = {**empty, "mean": None, "median": None, "p20": empty}
+        score.update(n_families=0, n_runs=0)
+        return {"score": score, "profile": {"thresholds": [], "fraction": []}}
+    value, low, high = aggregate.estimate_with_ci(tasks, aggregate.iqm, **boot)
+    p20, p20_low, p20_high = aggregate.estimate_with_ci(tasks, aggregate.percentile20, **boot)
+    pooled = np.concatenate(tasks)
+    score = {
+        "value": value,
+        "ci": [low, high],
+        "mean": float(pooled.mean()),
+        "median": float(np.median(pooled)),
+        "p20": {"value": p20, "ci": [p20_low, p20_high]},
+        "n_families": len(tasks),
+        "n_runs": int(pooled.size),
+    }
+    fraction = aggregate.performance_profile(tasks, np.array(PROFILE_THRESHOLDS))
+    return {
+        "score": score,
+        "profile": {"thresholds": list(PROFILE_THRESHOLDS), "fraction": fraction.tolist()},
+    }
+
+
+def _range(families: dict[str, dict], runs: list[RunRecord], tau: float) -> dict[str, Any]:
+    floor = {r.family: r.floor_reference for r in runs}
+    matched = []
+    for r in runs:
+        measured, m = final_match(r)
+        if measured:
+            # matching the floor (score 0) reference is finding no algorithm
+            matched.append(None if m in (None, floor[r.family]) else f"{r.family}/{m}")
+    competent = {
+        fam: [s is not None and s >= tau for s in f["score"]["per_seed"]]
+        for fam, f in families.items()
+    }
+    params = max(r.parameter_count for r in runs)
+    if matched:
+        out = algorithmic_range(matched, competent, params)
+    else:  # no run measured matches: range unknown, competence still known
+        out = {"distinct": 0, "algorithms": [], "coverage": None, "entropy": None}
+        out.update(competence_fraction=competence_fraction(competent), parameter_count=params)
+    out["runs_measured"] = len(matched)
+    return out
+
+
+def _headline(
+    families: dict[str, dict], overall: dict, rng: dict, shifts: dict[str, dict]
+) -> dict[str, Any]:
+    ors = [v for s in shifts.values() for v in s["OR"]["per_seed"] if v is not None]
+    reach = [f["reachability"]["competence"]["p"] for f in families.values()]
+    return {
+        "score_iqm": overall["score"]["value"],
+        "score_ci": overall["score"]["ci"],
+        "score_p20": overall["score"]["p20"]["value"],
+        "reachability": float(np.mean(reach)),
+        "algorithmic_range": rng["distinct"],
+        "coverage": rng["coverage"],
+        "objective_robustness": float(np.mean(ors)) if ors else None,
+        "min_seeds": min(len(f["seeds"]) for f in families.values()),
+        "families": len(families),
+    }
+
+
+def _json_ready(x: Any) -> Any:
+    """Returns ``x`` with NumPy scalars made plain and non-finite floats made None."""
+    if isinstance(x, dict):
+        return {str(k): _json_ready(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_ready(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
