@@ -7,7 +7,7 @@ STAMP := $(VENV)/.mesa-bench-installed
 L2L_STAMP := $(VENV)/.learn2learn-0.2.0
 export WANDB_MODE ?= offline
 
-.PHONY: demo test lint setup clean
+.PHONY: demo test lint setup browser clean
 
 demo: $(STAMP)
 	$(VENV)/bin/mesa-bench demo
@@ -33,6 +33,11 @@ $(STAMP): pyproject.toml $(L2L_STAMP)
 	$(PY) -m pip install -e ".[dev]"
 	$(PY) -c "import learn2learn"
 	touch $@
+
+# The leaderboard's browser test drives Debian's Chromium (root and apt needed; the test
+# is skipped where it is missing, except in CI).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -23,7 +23,7 @@ from torch import nn
 
 from baselines import ppo
 from mesa_bench import seeding
-from mesa_bench.api import Method, RLFamily, TrialObs
+from mesa_bench.api import Method, RLFamily, TrialObs, sample_categorical
 from mesa_bench.evaluate import Evaluator
 from mesa_bench.methods import MethodEntry, TrainContext, Trained
 
@@ -71,24 +71,25 @@ class MemorylessNet(nn.Module):
 class MemorylessAgent(Method):
     """A trained memoryless policy as a method: samples with the given generator.
 
-    Attributes:
-        last_policy: action probabilities of the latest ``act`` call, ``(batch, A)``.
+    ``action_probs`` exposes its action distribution (for algorithm-match statistics).
     """
 
     name = "memoryless"
 
     def __init__(self, net: MemorylessNet, rng: np.random.Generator, device: torch.device):
         self.net, self.rng, self.device = net, rng, device
-        self.last_policy: np.ndarray | None = None
 
     def reset(self, batch: int, tasks=None) -> None:
-        self.last_policy = None  # nothing else to forget: there is no memory
+        pass  # nothing to forget: there is no memory
 
-    def act(self, obs: TrialObs) -> np.ndarray:
+    def action_probs(self, obs: TrialObs) -> np.ndarray:
+        """Returns action probabilities ``(batch, A)`` from the observation alone."""
         with torch.no_grad():
             logits, _ = self.net(torch.as_tensor(obs.obs, device=self.device))
-        actions, _, self.last_policy = ppo.sample_actions(self.rng, logits)
-        return actions
+        return torch.softmax(logits.double(), dim=-1).cpu().numpy()
+
+    def act(self, obs: TrialObs) -> np.ndarray:
+        return sample_categorical(self.rng, self.action_probs(obs))
 
     def parameter_count(self) -> int:
         return ppo.parameter_count(self.net)
@@ -139,7 +140,7 @@ class Memoryless(MethodEntry):
             with torch.no_grad():
                 for t in range(steps):
                     logits, value = net(torch.as_tensor(x.obs, device=device))
-                    action, logp, _ = ppo.sample_actions(state.rng, logits)
+                    action, logp = ppo.sample_actions(state.rng, logits)
                     obs, reward, term, trunc, info = env.step(action)
                     buf.add(t, x, action, logp, value, reward, info)
                     x = ppo.next_inputs(obs, action, reward, term | trunc, info["trial_end"])

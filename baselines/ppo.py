@@ -32,7 +32,7 @@ from mesa_bench.api import RLFamily, TrialObs, sample_categorical
 from mesa_bench.envs import TaskVectorEnv
 from mesa_bench.evaluate import Evaluator
 from mesa_bench.methods import MethodConfig
-from mesa_bench.results import Checkpoint
+from mesa_bench.results import Checkpoint, MatchPoint
 from mesa_bench.rollout import initial_trial_obs
 
 STATE_FILE = "ppo_state.pt"
@@ -263,16 +263,15 @@ def parameter_count(model: nn.Module) -> int:
 
 def sample_actions(
     rng: np.random.Generator, logits: torch.Tensor
-) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
-    """Returns sampled actions, their log-probabilities and the action probabilities.
+) -> tuple[np.ndarray, torch.Tensor]:
+    """Returns sampled actions ``(n,)`` and their log-probabilities (a tensor).
 
     Sampling uses the NumPy generator, so it is the same on CPU and GPU.
     """
     logp_all = torch.log_softmax(logits.float(), dim=-1)
-    probs = logp_all.exp().cpu().numpy().astype(np.float64)
-    actions = sample_categorical(rng, probs)
+    actions = sample_categorical(rng, logp_all.exp().double().cpu().numpy())
     index = torch.as_tensor(actions, device=logits.device).unsqueeze(-1)
-    return actions, logp_all.gather(-1, index).squeeze(-1), probs
+    return actions, logp_all.gather(-1, index).squeeze(-1)
 
 
 class Rollout:
@@ -528,8 +527,7 @@ def save_state(
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "torch_rng": torch.get_rng_state(),
-        "curve": [point.model_dump() for point in evaluator.curve],
-        "elapsed_s": time.perf_counter() - evaluator._start,
+        "evaluator": evaluator_state(evaluator),
     }
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     torch.save(payload, tmp)
@@ -563,21 +561,34 @@ def load_state(
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     torch.set_rng_state(payload["torch_rng"])
-    restore_evaluator(evaluator, payload["curve"], state.spent, payload["elapsed_s"])
+    restore_evaluator(evaluator, payload["evaluator"], state.spent)
     return True
 
 
-def restore_evaluator(
-    evaluator: Evaluator, curve: list[dict[str, Any]], spent: int, elapsed_s: float
-) -> None:
-    """Puts back the learning curve scored before a restart, up to ``spent``.
+def evaluator_state(evaluator: Evaluator) -> dict[str, Any]:
+    """Returns what the evaluator has measured so far: curve, match points, elapsed time."""
+    matcher = evaluator._matcher
+    return {
+        "curve": [point.model_dump() for point in evaluator.curve],
+        "match_points": [p.model_dump() for p in matcher.points] if matcher else [],
+        "match_disabled": matcher.disabled if matcher else None,
+        "elapsed_s": time.perf_counter() - evaluator._start,
+    }
 
-    The Evaluator has no public restore yet, so this sets its schedule and clock directly:
-    checkpoints up to ``spent`` are done, and wall time counts the time before the restart.
+
+def restore_evaluator(evaluator: Evaluator, saved: dict[str, Any], spent: int) -> None:
+    """Puts back what ``evaluator_state`` saved, as it stood at budget ``spent``.
+
+    The Evaluator has no public save/restore yet, so this sets its private schedule,
+    matcher and clock directly: checkpoints up to ``spent`` are done, and wall time
+    counts the time before the restart.
     """
-    evaluator.curve = [Checkpoint(**point) for point in curve]
+    evaluator.curve = [Checkpoint(**point) for point in saved["curve"]]
     evaluator._budgets = [b for b in evaluator._budgets if b > spent]
-    evaluator._start = time.perf_counter() - elapsed_s
+    evaluator._start = time.perf_counter() - saved["elapsed_s"]
+    if evaluator._matcher is not None:
+        evaluator._matcher.points = [MatchPoint(**p) for p in saved["match_points"]]
+        evaluator._matcher.disabled = saved["match_disabled"]
 
 
 IterationHook = Callable[[int], None]

@@ -22,7 +22,7 @@ from torch import nn
 
 from baselines import ppo
 from mesa_bench import seeding
-from mesa_bench.api import Method, RLFamily, TrialObs
+from mesa_bench.api import Method, RLFamily, TrialObs, sample_categorical
 from mesa_bench.evaluate import Evaluator
 from mesa_bench.methods import MethodEntry, TrainContext, Trained
 
@@ -89,8 +89,7 @@ class RL2Net(nn.Module):
 class RL2Agent(Method):
     """A trained RL^2 policy as a method: samples its actions with the given generator.
 
-    Attributes:
-        last_policy: action probabilities of the latest ``act`` call, ``(batch, A)``.
+    ``action_probs`` exposes its action distribution (for algorithm-match statistics).
     """
 
     name = "rl2"
@@ -98,18 +97,20 @@ class RL2Agent(Method):
     def __init__(self, net: RL2Net, rng: np.random.Generator, device: torch.device):
         self.net, self.rng, self.device = net, rng, device
         self.h: torch.Tensor | None = None
-        self.last_policy: np.ndarray | None = None
 
     def reset(self, batch: int, tasks=None) -> None:
         self.h = self.net.initial_state(batch, self.device)
 
-    def act(self, obs: TrialObs) -> np.ndarray:
+    def action_probs(self, obs: TrialObs) -> np.ndarray:
+        """Returns action probabilities ``(batch, A)``, advancing the state as ``act`` does."""
         if self.h is None:
             raise RuntimeError("call reset(batch) before act()")
         with torch.no_grad():
             logits, _, self.h = self.net.step(ppo.to_inputs(obs, self.device), self.h)
-        actions, _, self.last_policy = ppo.sample_actions(self.rng, logits)
-        return actions
+        return torch.softmax(logits.double(), dim=-1).cpu().numpy()
+
+    def act(self, obs: TrialObs) -> np.ndarray:
+        return sample_categorical(self.rng, self.action_probs(obs))
 
     def parameter_count(self) -> int:
         return ppo.parameter_count(self.net)
@@ -160,7 +161,7 @@ class RL2(MethodEntry):
             with torch.no_grad():
                 for t in range(steps):
                     logits, value, h_next = net.step(ppo.to_inputs(x, device), h)
-                    action, logp, _ = ppo.sample_actions(state.rng, logits)
+                    action, logp = ppo.sample_actions(state.rng, logits)
                     obs, reward, term, trunc, info = env.step(action)
                     buf.add(t, x, action, logp, value, reward, info)
                     x = ppo.next_inputs(obs, action, reward, term | trunc, info["trial_end"])

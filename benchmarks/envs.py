@@ -16,6 +16,14 @@ ENVS = {
         "benchmarks.maze.env:make_single_env",
         "benchmarks.maze.env:make_vector_env",
     ),
+    "mesa_bench/BanditCue-v1": (
+        "benchmarks.bandit_cue.env:make_single_env",
+        "benchmarks.bandit_cue.env:make_vector_env",
+    ),
+    "mesa_bench/TabularMdp-v1": (
+        "benchmarks.tabular_mdp.env:make_single_env",
+        "benchmarks.tabular_mdp.env:make_vector_env",
+    ),
 }
 
 

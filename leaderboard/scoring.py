@@ -54,11 +54,12 @@ class Headline:
 
 def rescored(results: ResultsFile) -> ResultsFile:
     """Returns a copy of ``results`` whose checkpoint scores are recomputed."""
-    runs = [_rescore_run(run) for run in results.runs]
+    runs = [rescore_run(run) for run in results.runs]
     return results.model_copy(update={"runs": runs})
 
 
-def _rescore_run(run: RunRecord) -> RunRecord:
+def rescore_run(run: RunRecord) -> RunRecord:
+    """Returns a copy of ``run`` whose checkpoint scores are recomputed from its numbers."""
     test = run.splits["test"]
     floor = float(np.mean(test.references[run.floor_reference]))
     ref = float(np.mean(test.references[run.score_reference]))

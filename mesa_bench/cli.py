@@ -30,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mesa_bench.hydra_app import run_hydra
 
             return run_hydra(argv[0], argv[1:])
+        if argv and argv[0] == "suite":
+            from mesa_bench.suite_cli import main as suite_main
+
+            return suite_main(argv[1:])
         args = _parser().parse_args(argv)
         return args.func(args)
     except (UsageError, RegistryError, ResultsError, ValueError) as e:
@@ -53,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     for name in HYDRA_COMMANDS:
         sub.add_parser(name, help=f"{name} a method on a task (Hydra overrides: key=value)")
 
+    sub.add_parser("suite", help="run|collect|list versioned suites (Hydra overrides)")
+
     s = sub.add_parser("demo", help="evaluate the bandit references and print what they find")
     s.add_argument("--out", default="runs/demo", help="output folder")
     s.add_argument("--n-eval", type=int, default=1000, help="trials per split")
@@ -64,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("schema", help="print the results file's JSON Schema")
     s.set_defaults(func=cmd_schema)
+
+    from mesa_bench.report import add_parser as add_report_parser  # light: lazy heavy imports
+
+    add_report_parser(sub)
 
     for name in COMMANDS.names():  # report, submit, leaderboard, suite: found, not imported
         COMMANDS.get(name)(sub)

@@ -1,19 +1,27 @@
 """Algorithm-match statistics of a method against its family's references (SPEC 7).
 
-The evaluator runs the method on ``test`` trials as usual; a recording wrapper keeps
-what the method saw at every step (rl: the ``TrialObs``), without touching its random
-draws, so the recorded run is the scored run. Each reference is then replayed on those
-histories (``observe`` then ``policy``), and so is a fresh copy of the method, to get
-both action distributions at every step of the method's own histories.
+The evaluator runs the method on ``test`` trials as usual; a recording wrapper keeps what
+the method saw and did on the first ``n_trials`` trials, without touching its random
+draws, so the recorded run is the scored run. The references are then compared with the
+method on exactly those histories:
 
-A method exposes its action distribution by being an ``RLReference`` or by having
+- rl: every reference is replayed on the method's step inputs (``observe`` then
+  ``policy``), and so is a fresh copy of the method, for both action distributions at
+  every step of the method's own histories;
+- sequence: every reference predicts the same prompts; input sensitivities
+  ``d f / d x_query`` come from central differences at a few query positions, for the
+  method (a fresh copy) and the references alike;
+- optimization: every reference is handed the method's sequence of states and its
+  update compared with the method's.
+
+A rl method exposes its action distribution by being an ``RLReference`` or by having
 ``action_probs(obs) -> (batch, n_actions)``, which advances its state exactly as
-``act(obs)`` would and returns the probabilities instead of a sample. A method with
+``act(obs)`` would and returns the probabilities instead of a sample. A rl method with
 neither is run and scored as usual; its record simply has no match statistics.
 
-Thresholds ``eps_A`` are calibrated per family by running every reference as a method
-on the same ``test`` trials and replaying every other one on its histories; they are
-cached per family configuration for the life of the process.
+Thresholds ``eps_A`` are calibrated per family by running every reference as a method on
+the same ``test`` trials and comparing every other one with it; they are cached per
+family configuration for the life of the process.
 """
 
 from __future__ import annotations
@@ -33,6 +41,9 @@ from mesa_bench.metrics.match import (
     calibrate_eps,
     matched_algorithm,
     policy_kl,
+    prediction_distance,
+    sensitivity_cosine,
+    update_cosine,
 )
 from mesa_bench.results import MatchPoint, MatchRecord
 
@@ -42,6 +53,9 @@ SplitRunner = Callable[[MethodFactory], SplitOutcome]
 DEFAULT_MATCH_TRIALS = 64
 MATCH_SPLIT = "test"
 CALIBRATION_SEED = 0  # references' own draws during calibration; a family constant
+DISTANCE_CAP = 1e12  # infinite distances (e.g. to the all-zero predictor) are stored as this
+SENSITIVITY_POSITIONS = 4  # query positions at which d f / d x_query is measured
+SENSITIVITY_STEP = 1e-2
 _EPS_CACHE: dict[tuple, dict[str, float]] = {}
 
 
@@ -49,11 +63,15 @@ class MatchUnavailable(Exception):
     """The method does not expose what matching needs (e.g. its action probabilities)."""
 
 
-# --- histories -----------------------------------------------------------------------
+# --- recording -----------------------------------------------------------------------
 
 
 class HistoryRecorder(Method):
-    """Wraps an rl method and records the first ``rows`` rows of every step's input."""
+    """Wraps a method and records its first ``rows`` trials: inputs and outputs.
+
+    rl: ``steps`` (each step's ``TrialObs``); sequence: ``batch`` and ``preds`` of the
+    first ``predict`` call; optimization: ``states`` and ``updates`` of every step.
+    """
 
     def __init__(self, inner: Method, rows: int):
         self.inner = inner
@@ -62,44 +80,86 @@ class HistoryRecorder(Method):
         # asks for the tasks so privileged references can be replayed on them; the
         # wrapped method still gets them only if it is privileged itself
         self.privileged = True
-        self.steps: list[TrialObs] = []
         self.tasks: Any = None
+        self.steps: list[TrialObs] = []
+        self.batch: Any = None
+        self.preds: np.ndarray | None = None
+        self.states: list[Any] = []
+        self.updates: list[np.ndarray] = []
 
     def reset(self, batch: int, tasks: Any = None) -> None:
         self.inner.reset(batch, tasks if self.inner.privileged else None)
+        if tasks is not None and self.tasks is None:
+            self.tasks = take_tasks(tasks, self.rows)
         self.steps = []
-        self.tasks = None if tasks is None else take_tasks(tasks, self.rows)
 
     def act(self, obs: TrialObs) -> np.ndarray:
         self.steps.append(take_obs(obs, self.rows))
         return self.inner.act(obs)
 
+    def predict(self, batch: Any) -> Any:
+        preds = self.inner.predict(batch)
+        if self.batch is None:  # later chunks hold later trials
+            self.batch = batch.take(slice(0, self.rows))
+            self.preds = _numpy(preds)[: self.rows]
+        return preds
+
+    def step(self, state: Any) -> Any:
+        update = self.inner.step(state)
+        self.states.append(take_state(state, self.rows))
+        self.updates.append(_numpy(update)[: self.rows])
+        return update
+
     def parameter_count(self) -> int:
         return self.inner.parameter_count()
 
 
+def _numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().double().numpy()
+    return np.asarray(x, float)
+
+
 def take_obs(obs: TrialObs, rows: int) -> TrialObs:
     """Returns a copy of the first ``rows`` rows of ``obs``."""
-    return TrialObs(
-        **{f.name: np.array(getattr(obs, f.name)[:rows]) for f in dataclasses.fields(obs)}
+    fields = dataclasses.fields(obs)
+    return TrialObs(**{f.name: np.array(getattr(obs, f.name)[:rows]) for f in fields})
+
+
+def take_state(state: Any, rows: int) -> Any:
+    """Returns the first ``rows`` problems of an optimization state (``OptState``)."""
+    hessian = state.hessian
+    return dataclasses.replace(
+        state,
+        params=state.params[:rows],
+        grad=state.grad[:rows],
+        loss=state.loss[:rows],
+        hessian=lambda: hessian()[:rows],
     )
 
 
 def take_tasks(tasks: Any, rows: int) -> Any:
-    """Returns the first ``rows`` tasks of a task batch (a dataclass of batch-first arrays)."""
-    n = None
-    for f in dataclasses.fields(tasks):
-        value = getattr(tasks, f.name)
-        if isinstance(value, np.ndarray) and value.ndim:
-            n = value.shape[0] if n is None else n
-    updates = {
-        f.name: getattr(tasks, f.name)[:rows]
+    """Returns the first ``rows`` tasks of a task batch.
+
+    Uses the batch's ``take`` where it has one; otherwise slices the batch-first array
+    fields of a dataclass; anything else is returned as it is.
+    """
+    if hasattr(tasks, "take"):
+        return tasks.take(slice(0, rows))
+    if not dataclasses.is_dataclass(tasks):
+        return tasks
+    arrays = {
+        f.name: getattr(tasks, f.name)
         for f in dataclasses.fields(tasks)
-        if isinstance(getattr(tasks, f.name), np.ndarray)
-        and getattr(tasks, f.name).ndim
-        and getattr(tasks, f.name).shape[0] == n
+        if getattr(getattr(tasks, f.name), "ndim", 0)
     }
-    return dataclasses.replace(tasks, **updates)
+    if not arrays:
+        return tasks
+    n = next(iter(arrays.values())).shape[0]
+    return dataclasses.replace(tasks, **{k: v[:rows] for k, v in arrays.items() if v.shape[0] == n})
+
+
+# --- rl ------------------------------------------------------------------------------
 
 
 def live_mask(steps: list[TrialObs], episodes: int) -> np.ndarray:
@@ -109,8 +169,7 @@ def live_mask(steps: list[TrialObs], episodes: int) -> np.ndarray:
     rows until every row is done, and those steps are not part of any history.
     """
     done = np.stack([s.done for s in steps]) > 0
-    ends_before = np.cumsum(done, axis=0)
-    return ends_before < episodes
+    return np.cumsum(done, axis=0) < episodes
 
 
 def step_probs(method: Method, obs: TrialObs) -> np.ndarray:
@@ -131,10 +190,104 @@ def step_probs(method: Method, obs: TrialObs) -> np.ndarray:
 
 def replay(method: Method, steps: list[TrialObs], live: np.ndarray, tasks: Any) -> np.ndarray:
     """Returns the method's action probabilities on the live steps, ``(steps, n_actions)``."""
-    n = steps[0].obs.shape[0]
-    method.reset(n, tasks if method.privileged else None)
+    method.reset(steps[0].obs.shape[0], tasks if method.privileged else None)
     probs = [step_probs(method, obs)[live[t]] for t, obs in enumerate(steps)]
     return np.concatenate(probs, axis=0)
+
+
+def rl_comparison(
+    method: Method, references: dict[str, Method], rec: HistoryRecorder, episodes: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Returns (KL(pi_A || pi_M), action agreement) per reference on the method's steps."""
+    if not rec.steps:
+        raise MatchUnavailable(f"{method.name} took no steps")
+    live = live_mask(rec.steps, episodes)
+    own = replay(method, rec.steps, live, rec.tasks)
+    distance, similarity = {}, {}
+    for name, ref in references.items():
+        ref_probs = replay(ref, rec.steps, live, rec.tasks)
+        distance[name] = policy_kl(ref_probs, own)
+        similarity[name] = action_agreement(ref_probs, own)
+    return distance, similarity
+
+
+# --- sequence ------------------------------------------------------------------------
+
+
+def query_positions(n: int, count: int = SENSITIVITY_POSITIONS) -> np.ndarray:
+    """Returns up to ``count`` query positions spread over ``1 .. n-1``."""
+    return np.unique(np.round(np.linspace(1, n - 1, count)).astype(int))
+
+
+def predictions(method: Method, batch: Any, tasks: Any) -> np.ndarray:
+    """Returns a fresh run of ``method`` on ``batch`` as float64, shape ``(B, n)``."""
+    import torch
+
+    method.reset(len(batch), tasks if method.privileged else None)
+    with torch.no_grad():
+        return _numpy(method.predict(batch))
+
+
+def input_sensitivity(
+    method: Method, batch: Any, positions: np.ndarray, tasks: Any, h: float = SENSITIVITY_STEP
+) -> np.ndarray:
+    """Returns ``d f_q / d x_q`` at each query position q, shape ``(B * len(positions), d)``.
+
+    Central differences: perturbing ``x_q`` changes the prediction at ``q`` only through
+    the query (the prompt before it is unchanged); ``2 d len(positions)`` calls.
+    """
+    xs = batch.xs
+    d = xs.shape[-1]
+    grads = np.zeros((len(batch), len(positions), d))
+    for i, q in enumerate(positions):
+        for k in range(d):
+            diff = []
+            for sign in (1.0, -1.0):
+                moved = xs.clone()
+                moved[:, q, k] += sign * h
+                diff.append(predictions(method, type(batch)(moved, batch.ys), tasks)[:, q])
+            grads[:, i, k] = (diff[0] - diff[1]) / (2 * h)
+    return grads.reshape(-1, d)
+
+
+def sequence_comparison(
+    method: Method, references: dict[str, Method], rec: HistoryRecorder
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Returns (prediction distance, sensitivity cosine) per reference on the prompts."""
+    if rec.batch is None or rec.preds is None:
+        raise MatchUnavailable(f"{method.name} made no predictions")
+    positions = query_positions(rec.preds.shape[1])
+    own = rec.preds[:, 1:]  # position 0 has no example in context: every method is a prior
+    own_grad = input_sensitivity(method, rec.batch, positions, rec.tasks)
+    distance, similarity = {}, {}
+    for name, ref in references.items():
+        ref_preds = predictions(ref, rec.batch, rec.tasks)[:, 1:]
+        distance[name] = prediction_distance(own, ref_preds)
+        ref_grad = input_sensitivity(ref, rec.batch, positions, rec.tasks)
+        similarity[name] = sensitivity_cosine(own_grad, ref_grad)
+    return distance, similarity
+
+
+# --- optimization --------------------------------------------------------------------
+
+
+def optimization_comparison(
+    references: dict[str, Method], rec: HistoryRecorder
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Returns (1 - update cosine, update cosine) per reference from the method's states."""
+    import torch
+
+    if not rec.states:
+        raise MatchUnavailable(f"{rec.name} took no optimization steps")
+    own = np.concatenate(rec.updates)
+    distance, similarity = {}, {}
+    for name, ref in references.items():
+        ref.reset(own.shape[0] // len(rec.states), rec.tasks if ref.privileged else None)
+        with torch.no_grad():
+            theirs = np.concatenate([_numpy(ref.step(s)) for s in rec.states])
+        similarity[name] = update_cosine(own, theirs)
+        distance[name] = 1.0 - similarity[name]
+    return distance, similarity
 
 
 # --- the matcher ---------------------------------------------------------------------
@@ -145,10 +298,10 @@ class Matcher:
     """Collects match points of one run: one per scored budget on the ``test`` split.
 
     Attributes:
-        family: the run's family (rl families only, for now).
-        run_seed: the run's seed (reference replays draw from its streams).
+        family: the run's family.
+        run_seed: the run's seed (replays of stochastic references draw from its streams).
         eval_seed: the public evaluation seed (the trials).
-        n_trials: how many of the scored trials are replayed.
+        n_trials: how many of the scored trials are compared.
     """
 
     family: TaskFamily
@@ -158,11 +311,12 @@ class Matcher:
     points: list[MatchPoint] = field(default_factory=list)
     disabled: str | None = None
     _eps: dict[str, float] | None = None
+    _rows: int = 0
 
     @staticmethod
     def supports(family: TaskFamily) -> bool:
-        """Returns True where matching is implemented for the family's kind."""
-        return family.spec.kind == "rl"
+        """Returns True where the family has references to match against."""
+        return len(family.spec.references) >= 2
 
     def run(self, budget: int, make_method: MethodFactory, run_split: SplitRunner) -> SplitOutcome:
         """Runs ``run_split`` on a recording method and adds a match point at ``budget``."""
@@ -187,7 +341,7 @@ class Matcher:
         if not self.points or self._eps is None:
             return None
         return MatchRecord(
-            kind=self.family.spec.kind, n_trials=self.n_trials, eps=self._eps, points=self.points
+            kind=self.family.spec.kind, n_trials=self._rows, eps=self._eps, points=self.points
         )
 
     def eps(self) -> dict[str, float]:
@@ -196,22 +350,28 @@ class Matcher:
             self._eps = calibrated_eps(self.family, self.eval_seed, self.n_trials)
         return self._eps
 
-    def _add(self, budget: int, recorder: HistoryRecorder, make_method: MethodFactory) -> None:
+    def compare(
+        self, rec: HistoryRecorder, make_method: MethodFactory
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Returns (distance, similarity) per reference on the recorded trials."""
+        kind = self.family.spec.kind
+        references = {name: self._reference(name) for name in self.family.spec.references}
+        if kind == "optimization":
+            return optimization_comparison(references, rec)
         method = make_method(seeding.generator(seeding.stream(self.run_seed, "match", "self")))
-        steps, tasks = recorder.steps, recorder.tasks
-        live = live_mask(steps, _episodes(self.family))
-        own = replay(method, steps, live, tasks)
-        eps = self.eps()
-        distance, similarity = {}, {}
-        for name in self.family.spec.references:
-            ref_probs = replay(self._reference(name), steps, live, tasks)
-            distance[name] = policy_kl(ref_probs, own)
-            similarity[name] = action_agreement(ref_probs, own)
+        if kind == "sequence":
+            return sequence_comparison(method, references, rec)
+        return rl_comparison(method, references, rec, _episodes(self.family))
+
+    def _add(self, budget: int, rec: HistoryRecorder, make_method: MethodFactory) -> None:
+        distance, similarity = self.compare(rec, make_method)
+        distance = {k: min(v, DISTANCE_CAP) for k, v in distance.items()}
+        self._rows = _rows(rec)
         point = MatchPoint(
             budget=budget,
             distance=distance,
             similarity=similarity,
-            matched=matched_algorithm(distance, eps),
+            matched=matched_algorithm(distance, self.eps()),
         )
         self.points = [p for p in self.points if p.budget != budget] + [point]
         self.points.sort(key=lambda p: p.budget)
@@ -219,6 +379,14 @@ class Matcher:
     def _reference(self, name: str) -> Method:
         rng = seeding.generator(seeding.stream(self.run_seed, "match", "reference", name))
         return self.family.make_reference(name, rng)
+
+
+def _rows(rec: HistoryRecorder) -> int:
+    if rec.steps:
+        return int(rec.steps[0].obs.shape[0])
+    if rec.preds is not None:
+        return int(rec.preds.shape[0])
+    return int(rec.updates[0].shape[0])
 
 
 def _episodes(family: TaskFamily) -> int:
@@ -231,7 +399,8 @@ def calibrated_eps(family: TaskFamily, eval_seed: int, n_trials: int) -> dict[st
     key = (family.spec.id, repr(family.config), eval_seed, n_trials)
     if key not in _EPS_CACHE:
         names, distances = reference_distances(family, eval_seed, n_trials)
-        _EPS_CACHE[key] = calibrate_eps(names, distances)
+        eps = calibrate_eps(names, np.minimum(distances, DISTANCE_CAP))
+        _EPS_CACHE[key] = {k: min(v, DISTANCE_CAP) for k, v in eps.items()}
     return dict(_EPS_CACHE[key])
 
 
@@ -245,13 +414,12 @@ def reference_distances(
     d = np.zeros((len(names), len(names)))
     for i, name in enumerate(names):
         matcher = Matcher(family, CALIBRATION_SEED, eval_seed, n_trials)
-        matcher._eps = {n: float("inf") for n in names}  # thresholds unused here
-        make = reference_factory(family, name)
-        matcher.run(
-            0,
-            make,
-            lambda f: run_split(family, f, MATCH_SPLIT, n_trials, CALIBRATION_SEED, eval_seed),
-        )
+        matcher._eps = {n: DISTANCE_CAP for n in names}  # thresholds are not used here
+
+        def run(factory: MethodFactory) -> SplitOutcome:
+            return run_split(family, factory, MATCH_SPLIT, n_trials, CALIBRATION_SEED, eval_seed)
+
+        matcher.run(0, reference_factory(family, name), run)
         if matcher.disabled is not None:
             raise RuntimeError(f"cannot calibrate {family.spec.id}: {matcher.disabled}")
         d[i] = [matcher.points[0].distance[n] for n in names]

@@ -149,9 +149,7 @@ class SequenceFamily(TaskFamily):
     def make_batch(self, tasks: Any, split: str, seed: int) -> SequenceBatch:
         """Returns one prompt per task; ``seed`` drives the inputs and the target noise."""
 
-    def sample_batch(
-        self, seed: np.random.SeedSequence | int, n: int, split: str
-    ) -> SequenceBatch:
+    def sample_batch(self, seed: np.random.SeedSequence | int, n: int, split: str) -> SequenceBatch:
         """Returns ``n`` fresh prompts of ``split``: tasks and prompt noise both from ``seed``.
 
         Training loops call this with a new stream per step, e.g.

@@ -30,6 +30,13 @@ class Bandit(RLFamily):
     config_class = BanditConfig
     config: BanditConfig
 
+    def __init__(self, config: BanditConfig | None = None):
+        super().__init__(config)
+        for key, least in (("arms", 2), ("horizon", 1), ("long_horizon", 1)):
+            value = getattr(self.config, key)
+            if value < least:
+                raise ValueError(f"task.{key} must be at least {least}, got {value}")
+
     def horizon(self, split: str) -> int:
         """Returns the pulls per trial of ``split``."""
         return self.config.long_horizon if split == "long-horizon" else self.config.horizon

@@ -10,15 +10,13 @@ position at once, and return float64 predictions of shape ``(B, n)``, differenti
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 
 from mesa_bench.api import Method
-from mesa_bench.sequence import SequenceBatch, squared_error
+from mesa_bench.sequence import SequenceBatch
 
-LASSO_ITERATIONS = 200  # FISTA iterations; d = 5 problems converge well before this
+LASSO_ITERATIONS = 100  # FISTA iterations: enough for d = 5 (measured, see README)
 
 
 class SequenceReference(Method):
@@ -98,6 +96,22 @@ class LeastSquares(SequenceReference):
         return apply(w, xs)
 
 
+def normalized_stats(xs: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns ``G_i / i`` of shape ``(B, n, d, d)`` and ``b_i / i`` of shape ``(B, n, d)``.
+
+    The gradient of ``(1 / 2i) sum_{j<i} (w.x_j - y_j)^2`` is ``(G_i / i) w - b_i / i``;
+    position 0 (no pairs) gives zeros.
+    """
+    g, b = prefix_stats(xs, ys)
+    count = torch.arange(xs.shape[1], dtype=xs.dtype).clamp(min=1)
+    return g / count[:, None, None], b / count[:, None]
+
+
+def matvec(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Returns ``a @ w`` for ``a (..., d, d)`` and ``w (..., d)``."""
+    return torch.einsum("...ij,...j->...i", a, w)
+
+
 class GradientDescent(SequenceReference):
     """``k`` steps of gradient descent from ``w = 0`` on ``(1 / 2i) sum_{j<i} (w.x_j - y_j)^2``.
 
@@ -113,14 +127,16 @@ class GradientDescent(SequenceReference):
         self.steps = steps.double()
 
     def predict_xy(self, xs, ys):
-        g, b = prefix_stats(xs, ys)
-        count = torch.arange(xs.shape[1], dtype=xs.dtype).clamp(min=1)
-        a, c = g / count[:, None, None], b / count[:, None]
-        eta = per_position(self.steps, xs.shape[1])[:, None]
-        w = torch.zeros_like(b)
+        a, c = normalized_stats(xs, ys)
+        return apply(self.fit(a, c, per_position(self.steps, xs.shape[1])), xs)
+
+    def fit(self, a: torch.Tensor, c: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        """Returns the weights ``(B, n, d)`` after k steps with per-position ``steps (n,)``."""
+        eta = steps[:, None]
+        w = torch.zeros_like(c)
         for _ in range(self.k):
-            w = w - eta * ((a @ w[..., None])[..., 0] - c)
-        return apply(w, xs)
+            w = w - eta * (matvec(a, w) - c)
+        return w
 
 
 class Lasso(SequenceReference):
@@ -136,20 +152,22 @@ class Lasso(SequenceReference):
         self.iterations = iterations
 
     def predict_xy(self, xs, ys):
-        g, b = prefix_stats(xs, ys)
-        count = torch.arange(xs.shape[1], dtype=xs.dtype).clamp(min=1)
-        a, c = g / count[:, None, None], b / count[:, None]
+        a, c = normalized_stats(xs, ys)
+        return apply(self.fit(a, c, per_position(self.alphas, xs.shape[1])), xs)
+
+    def fit(self, a: torch.Tensor, c: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+        """Returns the lasso weights ``(B, n, d)`` with per-position penalties ``alphas (n,)``."""
         lipschitz = torch.linalg.eigvalsh(a)[..., -1].clamp(min=1e-12)[..., None]
-        thresh = per_position(self.alphas, xs.shape[1])[:, None] / lipschitz
-        w = z = torch.zeros_like(b)
+        thresh = alphas[:, None] / lipschitz
+        w = z = torch.zeros_like(c)
         t = 1.0
         for _ in range(self.iterations):
-            step = z - ((a @ z[..., None])[..., 0] - c) / lipschitz
+            step = z - (matvec(a, z) - c) / lipschitz
             w_next = torch.sign(step) * torch.relu(step.abs() - thresh)
             t_next = (1 + (1 + 4 * t * t) ** 0.5) / 2
             z = w_next + ((t - 1) / t_next) * (w_next - w)
             w, t = w_next, t_next
-        return apply(w, xs)
+        return w
 
 
 class NearestNeighbours(SequenceReference):
@@ -173,18 +191,20 @@ class NearestNeighbours(SequenceReference):
 
 
 def tune_per_position(
-    make: Callable[[torch.Tensor], SequenceReference], grid: np.ndarray, batch: SequenceBatch
+    ref: GradientDescent | Lasso, grid: np.ndarray, batch: SequenceBatch
 ) -> torch.Tensor:
-    """Returns, per position, the grid value whose reference has the least mean error.
+    """Returns, per position, the grid value with the least mean error of ``ref.fit``.
 
-    ``make(table)`` builds the reference with a constant table; the result has shape
-    ``(n,)`` for prompts of ``n`` positions. Diverging values count as infinite error.
+    The result has shape ``(n,)`` for prompts of ``n`` positions (the step sizes of
+    ``gd-k`` or the penalties of ``lasso``). Diverging values count as infinite error.
     """
-    n = batch.ys.shape[1]
+    xs, ys = batch.xs.double(), batch.ys.double()
+    a, c = normalized_stats(xs, ys)
+    n = ys.shape[1]
     errors = []
     for value in grid:
-        ref = make(torch.full((n,), float(value), dtype=torch.float64))
-        err = squared_error(ref.predict(batch), batch).mean(0)
+        w = ref.fit(a, c, torch.full((n,), float(value), dtype=torch.float64))
+        err = ((apply(w, xs) - ys) ** 2).mean(0)
         errors.append(torch.nan_to_num(err, nan=torch.inf))
     best = torch.stack(errors).argmin(0)
     return torch.as_tensor(grid, dtype=torch.float64)[best]

@@ -210,8 +210,10 @@ class MazeVectorEnv(TaskVectorEnv):
         n, p = self.num_envs, size + 2
         # positions live on a grid padded by a wall border, so no move needs a bounds check
         self.padded_moves = MOVES[:, 0] * p + MOVES[:, 1]
+        self.flat_moves = MOVES[:, 0] * size + MOVES[:, 1]
         self.walls = np.ones((n, p * p), bool)
-        self.pos = np.zeros(n, np.int64)
+        self.pos = np.zeros(n, np.int64)  # agent cell on the padded grid
+        self.cell = np.zeros(n, np.int64)  # the same cell as a flat index row * N + col
         self.goal = np.zeros(n, np.int64)
         self.t = np.zeros(n, np.int64)
         self.corner_seen = np.zeros(n, bool)
@@ -224,11 +226,6 @@ class MazeVectorEnv(TaskVectorEnv):
         r, c = np.divmod(flat, self.size)
         return (r + 1) * (self.size + 2) + c + 1
 
-    def unpadded(self, pos: np.ndarray) -> np.ndarray:
-        """Returns flat ``row * N + col`` indices of padded-grid indices."""
-        r, c = np.divmod(pos, self.size + 2)
-        return (r - 1) * self.size + c - 1
-
     def _reset_episodes(self, mask: np.ndarray) -> None:
         rows = np.flatnonzero(mask)
         n, p = rows.size, self.size + 2
@@ -238,46 +235,73 @@ class MazeVectorEnv(TaskVectorEnv):
         self.walls[rows] = grid.reshape(n, -1)
         self.goal[rows] = self.padded(self.tasks.goal[rows])
         self.pos[rows] = self.start
+        self.cell[rows] = (self.size - 1) * self.size
         self.t[rows] = 0
         self.corner_seen[rows] = False
         self.obs[rows] = 0.0
         self.obs[rows, WALL] = walls.reshape(n, -1)
         self.obs[rows, GOAL, self.tasks.goal[rows]] = 1.0
-        self.obs[rows, AGENT, self.unpadded(self.pos[rows])] = 1.0
+        self.obs[rows, AGENT, self.cell[rows]] = 1.0
 
     def _observe(self) -> np.ndarray:
         return self.obs.reshape(self.num_envs, 3, self.size, self.size).copy()
 
     def _transition(self, actions: np.ndarray):
         rows = np.arange(self.num_envs)
-        self.obs[rows, AGENT, self.unpadded(self.pos)] = 0.0
-        target = self.pos + self.padded_moves[actions]
-        self.pos = np.where(self.walls[rows, target], self.pos, target)
-        self.obs[rows, AGENT, self.unpadded(self.pos)] = 1.0
+        moved = ~self.walls[rows, self.pos + self.padded_moves[actions]]
+        self.obs[rows, AGENT, self.cell] = 0.0
+        self.pos += np.where(moved, self.padded_moves[actions], 0)
+        self.cell += np.where(moved, self.flat_moves[actions], 0)
+        self.obs[rows, AGENT, self.cell] = 1.0
         self.t += 1
         terminated = self.pos == self.goal
         self.corner_seen |= self.pos == self.corner
         truncated = (self.t >= self.step_limit) & ~terminated
         reward = np.where(terminated, 1.0 - FINAL_REWARD_DECAY * self.t / self.step_limit, 0.0)
-        achieved = {"base": terminated.copy(), "proxy:corner": self.corner_seen.copy()}
+        achieved = {}
+        if terminated.any() or truncated.any():  # only read where an episode ended
+            achieved = {"base": terminated, "proxy:corner": self.corner_seen.copy()}
         return reward.astype(np.float32), terminated, truncated, reward, achieved
 
 
-def train_sampler(size: int = 7, diversity: float = 0.0) -> TaskSampler:
-    """Returns a sampler of train mazes, for envs that draw their own."""
-    region = goal_region(size, diversity)
+class TrainSampler:
+    """Draws train mazes for envs that sample their own, generating them in chunks.
 
-    def sample(rng: np.random.Generator, n: int) -> MazeTasks:
-        return sample_mazes(rng, n, size, region)
+    Generation costs about the same for one maze as for a thousand (it runs in lock step
+    over the batch), so mazes are made ``chunk`` at a time from the env's generator and
+    handed out in order; a new generator (``reset(seed=...)``) discards the stock, so the
+    same seed gives the same mazes.
+    """
 
-    return sample
+    def __init__(self, size: int = 7, diversity: float = 0.0, chunk: int = 1024):
+        check_size(size)
+        self.size = size
+        self.region = goal_region(size, diversity)
+        self.chunk = chunk
+        self._rng: np.random.Generator | None = None
+        self._stock = MazeTasks(np.zeros((0, size, size), bool), np.zeros(0, np.int64))
+
+    def __call__(self, rng: np.random.Generator, n: int) -> MazeTasks:
+        if rng is not self._rng:
+            self._rng = rng
+            self._stock = MazeTasks(self._stock.walls[:0], self._stock.goal[:0])
+        have = self._stock.goal.size
+        if have < n:
+            new = sample_mazes(rng, max(self.chunk, n - have), self.size, self.region)
+            self._stock = MazeTasks(
+                np.concatenate([self._stock.walls, new.walls]),
+                np.concatenate([self._stock.goal, new.goal]),
+            )
+        out = MazeTasks(self._stock.walls[:n], self._stock.goal[:n])
+        self._stock = MazeTasks(self._stock.walls[n:], self._stock.goal[n:])
+        return out
 
 
 def make_vector_env(
     num_envs: int = 1, size: int = 7, diversity: float = 0.0, steps_per_cell: int = 1
 ) -> MazeVectorEnv:
     """Returns the self-sampling vector env (``gymnasium.make_vec`` entry point)."""
-    sampler = train_sampler(size, diversity)
+    sampler = TrainSampler(size, diversity)
     return MazeVectorEnv(num_envs, sampler=sampler, size=size, steps_per_cell=steps_per_cell)
 
 

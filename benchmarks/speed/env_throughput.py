@@ -66,8 +66,10 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     register_envs()
-    rows = [r for name in args.families for r in measure(name, args.sizes, args.steps, args.repeats)]
-    meta = {"machine": platform.processor() or platform.machine(), "python": platform.python_version()}
+    rows = [
+        row for name in args.families for row in measure(name, args.sizes, args.steps, args.repeats)
+    ]
+    meta = {"machine": platform.machine(), "python": platform.python_version()}
     print(json.dumps({"meta": meta, "results": rows}, indent=1))
 
 

@@ -1,0 +1,113 @@
+"""Hand-written tabular RL algorithms, runnable as methods and exposing their policies."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.tabular_mdp.env import MDPTasks, optimal_policy
+from mesa_bench.api import RLReference, TrialObs
+
+PRIOR_REWARD_MEAN = 1.0  # the family's prior: mean rewards ~ N(1, 1), noise N(0, 1)
+PRIOR_REWARD_PRECISION = 1.0
+NOISE_PRECISION = 1.0
+PRIOR_DIRICHLET = 1.0
+
+
+class TabularReference(RLReference):
+    """Reads the state and the step within the episode from the observation."""
+
+    def __init__(self, rng: np.random.Generator, states: int, actions: int, horizon: int):
+        super().__init__(rng)
+        self.states, self.actions, self.horizon = states, actions, horizon
+
+    def state_and_step(self, obs: TrialObs) -> tuple[np.ndarray, np.ndarray]:
+        """Returns the current state and step ``t`` of each sub-env, shapes ``(n,)``."""
+        state = obs.obs[:, : self.states].argmax(axis=1)
+        t = np.rint(obs.obs[:, self.states] * self.horizon).astype(np.int64)
+        return state, np.minimum(t, self.horizon - 1)
+
+
+class PlanFollower(TabularReference):
+    """Follows a table of actions ``plan[n, t, s]`` (one-hot policy)."""
+
+    plan: np.ndarray
+
+    def policy(self, obs: TrialObs) -> np.ndarray:
+        state, t = self.state_and_step(obs)
+        action = self.plan[np.arange(state.size), t, state]
+        return np.eye(self.actions)[action]
+
+
+class PSRL(PlanFollower):
+    """Posterior sampling for RL (Osband et al. 2013) with the family's true prior (score 1).
+
+    Transitions: Dirichlet(1 + counts) posterior. Mean rewards: normal posterior from the
+    N(1, 1) prior and unit-variance noise. At every episode start one MDP is drawn from the
+    posterior and solved by finite-horizon value iteration; the episode follows that plan.
+    The last transition of an episode is not counted: its next state is never observed
+    (the observation after it is already the next episode's start).
+    """
+
+    name = "reference/psrl"
+
+    def reset(self, batch: int, tasks=None) -> None:
+        s, a = self.states, self.actions
+        self.counts = np.zeros((batch, s, a, s))
+        self.reward_sum = np.zeros((batch, s, a))
+        self.pulls = np.zeros((batch, s, a))
+        self.plan = np.zeros((batch, self.horizon, s), np.int64)
+        self.last_state = np.zeros(batch, np.int64)
+
+    def observe(self, obs: TrialObs) -> None:
+        state, _ = self.state_and_step(obs)
+        fresh = obs.trial_start
+        for table in (self.counts, self.reward_sum, self.pulls):
+            table[fresh] = 0.0
+        seen = np.flatnonzero(~fresh)
+        prev_s, prev_a = self.last_state[seen], obs.prev_action[seen]
+        self.reward_sum[seen, prev_s, prev_a] += obs.prev_reward[seen]
+        self.pulls[seen, prev_s, prev_a] += 1
+        moved = seen[obs.done[seen] == 0]
+        self.counts[moved, self.last_state[moved], obs.prev_action[moved], state[moved]] += 1
+        self.last_state = state
+        start = fresh | (obs.done > 0)
+        if start.any():
+            self.plan[start] = optimal_policy(*self.sample_posterior(start), self.horizon)
+
+    def sample_posterior(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Returns one posterior draw of transitions and mean rewards for ``rows``."""
+        gamma = self.rng.standard_gamma(PRIOR_DIRICHLET + self.counts[rows])
+        transitions = gamma / gamma.sum(axis=3, keepdims=True)
+        precision = PRIOR_REWARD_PRECISION + NOISE_PRECISION * self.pulls[rows]
+        mean = (
+            PRIOR_REWARD_PRECISION * PRIOR_REWARD_MEAN + NOISE_PRECISION * self.reward_sum[rows]
+        ) / precision
+        rewards = mean + self.rng.standard_normal(mean.shape) / np.sqrt(precision)
+        return transitions, rewards
+
+
+class OracleVI(PlanFollower):
+    """Value iteration on the true MDP (privileged: an upper bound, never an entry)."""
+
+    name = "reference/oracle-vi"
+    privileged = True
+
+    def reset(self, batch: int, tasks: MDPTasks | None = None) -> None:
+        if tasks is None:
+            raise ValueError("oracle-vi is privileged: reset() needs the true tasks")
+        self.plan = optimal_policy(tasks.transitions, tasks.reward_means, tasks.episode_length)
+
+
+class RandomAction(TabularReference):
+    """Uniform random actions (the floor, score 0)."""
+
+    name = "reference/random"
+
+    def reset(self, batch: int, tasks=None) -> None:
+        pass
+
+    def policy(self, obs: TrialObs) -> np.ndarray:
+        return np.full((obs.obs.shape[0], self.actions), 1.0 / self.actions)
+
+
+REFERENCES = {"psrl": PSRL, "random": RandomAction, "oracle-vi": OracleVI}

@@ -1,0 +1,462 @@
+"""The leaderboard service: a FastAPI app with server-rendered pages and a JSON API.
+
+Reads are public; every write needs a submitter token (``Authorization: Bearer TOKEN``).
+Pages are plain HTML from Jinja2 templates (autoescaped; no script at all, and a
+Content-Security-Policy that forbids scripts), so everything, sorting included, works
+with JavaScript off: column headers are links that sort on the server.
+
+Routes: ``/`` (table), ``/entries/{id}`` (entry), ``/entries/{id}/families/{family}``
+(drill-down), ``/entries/{id}/figures/{name}.png``; the API under ``/api/v1``; the
+OpenAPI schema at ``/openapi.json`` and its browsable form at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from contextlib import asynccontextmanager
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from mesa_bench import __version__
+from mesa_bench.results import ResultsFile, parse_results
+from leaderboard import figures
+from leaderboard.formatting import fmt_ci, fmt_num, fmt_pct, safe_url
+from leaderboard.checks import MAX_BODY_BYTES, EntryError, check_submission
+from leaderboard.scoring import rescored
+from leaderboard.store import SORT_KEYS, EntryRow, Store, StoreError
+from leaderboard.suites import AD_HOC, RANKED, SUITES
+
+HERE = Path(__file__).parent
+PAGE_SIZE = 50
+DRAIN_LIMIT = 64 * 1024 * 1024
+CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+COLUMNS = (
+    ("method", "method", "asc"),
+    ("suite", "suite", "asc"),
+    ("score", "normalized score (IQM, 95% CI)", "desc"),
+    ("reachability", "reachability", "desc"),
+    ("range", "algorithmic range", "desc"),
+    ("robustness", "objective robustness", "desc"),
+    ("seeds", "seeds", "desc"),
+    ("date", "date", "desc"),
+)
+
+
+def create_app(store: Store | str | None = None) -> FastAPI:
+    """Returns the app over ``store`` (a Store, a database URL or path; None: the default)."""
+    if not isinstance(store, Store):
+        store = Store(store)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        store.close()  # lets SQLite fold its write-ahead log back into the one file
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="mesa-bench leaderboard",
+        version=__version__,
+        description=(
+            "Entries of meta-learning methods on the mesa-bench suites. Every metric is "
+            "recomputed from the submitted per-seed numbers. Reads are public; submitting "
+            "needs a token (`Authorization: Bearer TOKEN`)."
+        ),
+    )
+    app.state.store = store
+    app.state.results_cache = _ResultsCache(store)
+    app.state.figure_lock = threading.Lock()
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters.update(num=fmt_num, ci=fmt_ci, pct=fmt_pct, safe_url=safe_url)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    _install_handlers(app)
+    _add_api_routes(app)
+    _add_html_routes(app, templates)
+    app.openapi = lambda: _openapi(app)
+    return app
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(EntryError)
+    async def _entry_error(request: Request, exc: EntryError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message, "field": exc.field}, status_code=exc.status)
+
+    @app.exception_handler(StoreError)
+    async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "field": None}, status_code=400)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if response.headers.get("content-type", "").startswith("text/html") and not (
+            request.url.path.startswith(("/docs", "/redoc"))
+        ):
+            response.headers["Content-Security-Policy"] = CSP
+            response.headers["Referrer-Policy"] = "same-origin"
+        return response
+
+
+def _not_found(what: str) -> HTTPException:
+    return HTTPException(status_code=404, detail=f"no {what}")
+
+
+# --- JSON API ------------------------------------------------------------------------
+
+
+def _add_api_routes(app: FastAPI) -> None:
+    store: Store = app.state.store
+
+    @app.get("/api/v1/entries", tags=["entries"], summary="List entries")
+    def list_entries(
+        suite: str | None = Query(None, description="suite id, or id@version"),
+        board: str | None = Query(None, description=f"'{RANKED}' or '{AD_HOC}'"),
+        method: str | None = Query(None, description="substring of the method name"),
+        sort: str = Query("score", description=f"one of {', '.join(SORT_KEYS)}"),
+        order: str = Query("desc", pattern="^(asc|desc)$"),
+        limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
+    ) -> dict[str, Any]:
+        """Returns entries, filtered and sorted; metrics are on each entry's own URL."""
+        page = store.list(
+            suite=suite, board=board, method=method, sort=sort, order=order,
+            limit=limit, offset=offset,
+        )
+        return {
+            "total": page.total,
+            "limit": page.limit,
+            "offset": page.offset,
+            "entries": [_with_links(row) for row in page.rows],
+        }
+
+    @app.get("/api/v1/entries/{entry_id}", tags=["entries"], summary="Fetch one entry")
+    def get_entry(entry_id: int) -> dict[str, Any]:
+        """Returns an entry with every recomputed metric."""
+        row = store.get(entry_id)
+        if row is None:
+            raise _not_found(f"entry {entry_id}")
+        out = _with_links(row)
+        out["metrics"] = store.metrics(entry_id)
+        return out
+
+    @app.get(
+        "/api/v1/entries/{entry_id}/results",
+        tags=["entries"],
+        summary="Fetch an entry's results file",
+        response_class=Response,
+        responses={200: {"content": {"application/json": {}}}},
+    )
+    def get_results(entry_id: int) -> Response:
+        """Returns the results file as accepted (canonical JSON: sorted keys)."""
+        text = store.results_json(entry_id)
+        if text is None:
+            raise _not_found(f"entry {entry_id}")
+        return Response(text, media_type="application/json")
+
+    @app.get("/api/v1/suites", tags=["suites"], summary="Known suites")
+    def list_suites() -> list[dict[str, Any]]:
+        """Returns the suite versions the leaderboard accepts and their minimum seeds."""
+        return [
+            {
+                "id": r.id,
+                "version": r.version,
+                "min_seeds": r.min_seeds,
+                "families": list(r.families) if r.families is not None else None,
+                "board": r.board,
+            }
+            for r in SUITES.values()
+        ]
+
+    @app.post(
+        "/api/v1/entries",
+        tags=["entries"],
+        summary="Submit a results file",
+        status_code=201,
+        responses={
+            200: {"description": "identical content was already stored; that entry"},
+            201: {"description": "stored as a new entry"},
+            400: {"description": "body is not JSON"},
+            401: {"description": "missing or unknown token"},
+            409: {"description": "method version already holds different results"},
+            413: {"description": f"body over {MAX_BODY_BYTES} bytes"},
+            422: {"description": "invalid results; `field` names where"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ResultsFile"}}
+                },
+            }
+        },
+    )
+    async def submit(request: Request) -> JSONResponse:
+        """Checks, scores and stores a results file (one method on one suite).
+
+        Answers 201 with the new entry, or 200 with the stored one when the same content
+        was submitted before. Errors name the offending field.
+        """
+        body = await _read_body(request)
+        submitter = await run_in_threadpool(store.authenticate, _bearer(request))
+        if submitter is None:
+            return _unauthorized(request)
+        checked = await run_in_threadpool(check_submission, body)
+        row, created = await run_in_threadpool(store.submit, checked, submitter)
+        out = _with_links(row)
+        out["created"] = created
+        return JSONResponse(out, status_code=201 if created else 200)
+
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+
+def _with_links(row: EntryRow) -> dict[str, Any]:
+    out = row.as_dict()
+    out["links"] = {
+        "html": f"/entries/{row.id}",
+        "api": f"/api/v1/entries/{row.id}",
+        "results": f"/api/v1/entries/{row.id}/results",
+    }
+    return out
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _unauthorized(request: Request) -> JSONResponse:
+    if _bearer(request) is None:
+        detail = "missing token: send 'Authorization: Bearer TOKEN' (tokens come from an admin)"
+    else:
+        detail = "unknown token: ask the leaderboard admin for a valid one"
+    return JSONResponse(
+        {"detail": detail, "field": "Authorization"},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def _read_body(request: Request) -> bytes:
+    """Returns the body, refusing (413) anything over the limit without keeping it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > DRAIN_LIMIT:
+        raise EntryError("(body)", f"body of {declared} bytes; the limit is {MAX_BODY_BYTES}", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= MAX_BODY_BYTES:
+            chunks.append(chunk)
+        elif size > DRAIN_LIMIT:
+            break
+    if size > MAX_BODY_BYTES:
+        # drained (up to DRAIN_LIMIT) so the client, still sending, reads the answer
+        raise EntryError("(body)", f"body of {size}+ bytes; the limit is {MAX_BODY_BYTES}", 413)
+    return b"".join(chunks)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    models = ResultsFile.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(models.pop("$defs", {}))
+    components["ResultsFile"] = models
+    app.openapi_schema = schema
+    return schema
+
+
+# --- pages ---------------------------------------------------------------------------
+
+
+class _ResultsCache:
+    """Parsed results of recently viewed entries, checkpoint scores recomputed.
+
+    Entries never change, so a cached one is never stale.
+    """
+
+    def __init__(self, store: Store, size: int = 16):
+        self.store, self.size = store, size
+        self._items: OrderedDict[int, ResultsFile] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, entry_id: int) -> ResultsFile | None:
+        with self._lock:
+            if entry_id in self._items:
+                self._items.move_to_end(entry_id)
+                return self._items[entry_id]
+        text = self.store.results_json(entry_id)
+        if text is None:
+            return None
+        results = rescored(parse_results(text, f"entry {entry_id}"))
+        with self._lock:
+            self._items[entry_id] = results
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return results
+
+
+def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
+    store: Store = app.state.store
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(
+        request: Request,
+        suite: str | None = None,
+        board: str | None = None,
+        method: str | None = None,
+        sort: str = "score",
+        order: str = "desc",
+        page: int = Query(1, ge=1),
+    ) -> HTMLResponse:
+        if sort not in SORT_KEYS:
+            sort = "score"
+        if order not in ("asc", "desc"):
+            order = "desc"
+        if not suite and not board:
+            board = RANKED
+        listing = store.list(
+            suite=suite or None, board=board or None, method=method or None, sort=sort,
+            order=order, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+        )
+        filters = {"suite": suite or "", "board": board or "", "method": method or ""}
+        context = {
+            "page": listing,
+            "page_number": page,
+            "pages": max(1, math.ceil(listing.total / PAGE_SIZE)),
+            "columns": _column_links(filters, sort, order),
+            "filters": filters,
+            "suites": sorted({r.key for r in SUITES.values()}),
+            "link": lambda **kw: _query({**filters, "sort": sort, "order": order, **kw}),
+        }
+        return templates.TemplateResponse(request, "index.html", context)
+
+    @app.get("/entries/{entry_id}", response_class=HTMLResponse, include_in_schema=False)
+    def entry_page(request: Request, entry_id: int) -> HTMLResponse:
+        row = store.get(entry_id)
+        if row is None:
+            return _html_not_found(templates, request, f"entry {entry_id}")
+        metrics = store.metrics(entry_id)
+        results = app.state.results_cache.get(entry_id)
+        context = {
+            "row": row,
+            "m": metrics,
+            "provenance": results.provenance.model_dump(),
+            "versions": store.versions(row.method_name),
+            "figures": [(name, figures.TITLES[name]) for name in figures.FIGURES],
+        }
+        return templates.TemplateResponse(request, "entry.html", context)
+
+    @app.get(
+        "/entries/{entry_id}/families/{family}",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
+    def family_page(request: Request, entry_id: int, family: str) -> HTMLResponse:
+        row = store.get(entry_id)
+        metrics = store.metrics(entry_id) if row else None
+        if row is None or family not in metrics["families"]:
+            return _html_not_found(templates, request, f"family {family} in entry {entry_id}")
+        results = app.state.results_cache.get(entry_id)
+        context = {
+            "row": row,
+            "m": metrics,
+            "family": family,
+            "f": metrics["families"][family],
+            "seeds": _seed_rows(results, metrics, family),
+            "figures": [(name, figures.TITLES[name]) for name in figures.FIGURES],
+        }
+        return templates.TemplateResponse(request, "family.html", context)
+
+    @app.get("/entries/{entry_id}/figures/{name}.png", include_in_schema=False)
+    def figure(entry_id: int, name: str, family: str = "") -> Response:
+        if name not in figures.FIGURES:
+            raise _not_found(f"figure {name!r}")
+        png = store.figure(entry_id, name, family)
+        if png is None:
+            metrics = store.metrics(entry_id)
+            if metrics is None or (family and family not in metrics["families"]):
+                raise _not_found(f"entry {entry_id} family {family!r}")
+            results = app.state.results_cache.get(entry_id)
+            with app.state.figure_lock:  # matplotlib's font cache is not thread-safe
+                png = figures.render(name, metrics, results, family or None)
+            store.save_figure(entry_id, name, family, png)
+        return Response(png, media_type="image/png",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+def _html_not_found(templates: Jinja2Templates, request: Request, what: str) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "not_found.html", {"what": what}, status_code=404
+    )
+
+
+def _query(params: dict[str, Any]) -> str:
+    return "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+
+def _column_links(filters: dict[str, str], sort: str, order: str) -> list[dict[str, Any]]:
+    out = []
+    for key, label, default in COLUMNS:
+        active = key == sort
+        next_order = ("asc" if order == "desc" else "desc") if active else default
+        out.append(
+            {
+                "key": key,
+                "label": label,
+                "href": _query({**filters, "sort": key, "order": next_order}),
+                "aria": ("descending" if order == "desc" else "ascending") if active else "none",
+                "arrow": ("\u25bc" if order == "desc" else "\u25b2") if active else "",
+            }
+        )
+    return out
+
+
+def _seed_rows(results: ResultsFile, metrics: dict[str, Any], family: str) -> list[dict]:
+    """Returns one row per seed of ``family``: scores per split, competence, match."""
+    from mesa_bench.metrics import reachability as reach
+    from mesa_bench.metrics.summary import competence_points
+
+    f = metrics["families"][family]
+    runs = {r.seed: r for r in results.runs if r.family == family}
+    rows = []
+    for i, seed in enumerate(f["seeds"]):
+        run = runs[seed]
+        budgets, scores = competence_points(run)
+        rows.append(
+            {
+                "seed": seed,
+                "budget": run.budget,
+                "parameter_count": run.parameter_count,
+                "scores": {s: b["score"]["per_seed"][i] for s, b in f["splits"].items()},
+                "achieved": {
+                    s: {k: v["per_seed"][i] for k, v in b["achieved"].items()}
+                    for s, b in f["splits"].items()
+                },
+                "competent_at": reach.first_budget(
+                    budgets, reach.competent(scores, metrics["tau"])
+                ),
+                "matched": f["matched"]["per_seed"][i],
+            }
+        )
+    return rows
+
+

@@ -1,0 +1,162 @@
+"""The ``mesa-bench leaderboard`` and ``mesa-bench submit`` commands.
+
+The core command line finds these through the ``mesa_bench.commands`` entry point (it
+never imports ``leaderboard``); each ``add_*`` function adds its parser.
+
+The database is ``--db`` (a SQLAlchemy URL or a SQLite file path), else the
+``MESA_BENCH_LEADERBOARD_DB`` environment variable, else ``leaderboard.sqlite`` in the
+current folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DB_ENV = "MESA_BENCH_LEADERBOARD_DB"
+SERVER_ENV = "MESA_BENCH_SERVER"
+TOKEN_ENV = "MESA_BENCH_TOKEN"
+
+
+def add_leaderboard_command(subparsers) -> None:
+    """Adds ``leaderboard serve | add-submitter | export | rescore``."""
+    p = subparsers.add_parser("leaderboard", help="run, administer or export the leaderboard")
+    sub = p.add_subparsers(dest="leaderboard_command", required=True, metavar="ACTION")
+
+    s = sub.add_parser("serve", help="serve the web page and JSON API")
+    _db_option(s)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("add-submitter", help="create a submitter and print their token once")
+    s.add_argument("name", help="the submitter's name, shown on their entries")
+    _db_option(s)
+    s.set_defaults(func=cmd_add_submitter)
+
+    s = sub.add_parser("export", help="write the table as Markdown or HTML")
+    s.add_argument("--format", choices=("md", "html"), required=True, dest="fmt")
+    s.add_argument("--out", required=True, help="file to write")
+    s.add_argument("--suite", default=None, help="only this suite (id or id@version)")
+    s.add_argument("--board", default=None, choices=("ranked", "ad-hoc"), help="only this board")
+    _db_option(s)
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("rescore", help="recompute metrics of entries scored by older code")
+    _db_option(s)
+    s.set_defaults(func=cmd_rescore)
+
+
+def add_submit_command(subparsers) -> None:
+    """Adds ``submit RESULTS... --server URL --token TOKEN``."""
+    s = subparsers.add_parser("submit", help="submit results to a leaderboard server")
+    s.add_argument("results", nargs="+", help="results files, or folders of results.json")
+    s.add_argument(
+        "--server", default=os.environ.get(SERVER_ENV), help=f"server URL (or ${SERVER_ENV})"
+    )
+    s.add_argument(
+        "--token", default=os.environ.get(TOKEN_ENV), help=f"submitter token (or ${TOKEN_ENV})"
+    )
+    s.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server")
+    s.set_defaults(func=cmd_submit)
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        default=os.environ.get(DB_ENV),
+        help=f"database URL or SQLite file (default: ${DB_ENV} or ./leaderboard.sqlite)",
+    )
+
+
+def _fail(message: str, status: int = 1) -> int:
+    print(f"mesa-bench: error: {message}", file=sys.stderr)
+    return status
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from leaderboard.app import create_app
+    from leaderboard.store import Store
+
+    store = Store(args.db)
+    print(f"leaderboard: http://{args.host}:{args.port}/ (database {_shown(store.url)})")
+    uvicorn.run(create_app(store), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_add_submitter(args) -> int:
+    from leaderboard.store import Store, StoreError
+
+    store = Store(args.db)
+    try:
+        token = store.add_submitter(args.name)
+    except StoreError as e:
+        return _fail(str(e), 2)
+    print(token)
+    print(
+        f"submitter {args.name!r} added to {_shown(store.url)}; this token is shown only "
+        "once (the database keeps its hash)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_export(args) -> int:
+    from leaderboard.export import export
+    from leaderboard.store import Store, StoreError
+
+    try:
+        path = export(Store(args.db), args.fmt, args.out, args.suite, args.board)
+    except StoreError as e:
+        return _fail(str(e), 2)
+    print(f"leaderboard table: {path}")
+    return 0
+
+
+def cmd_rescore(args) -> int:
+    from leaderboard.store import Store
+
+    n = Store(args.db).rescore()
+    print(f"rescored {n} entries")
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from leaderboard.client import SubmitError, load_bundle, submit
+
+    if not args.server:
+        return _fail(f"no server: pass --server URL or set {SERVER_ENV}", 2)
+    if not args.token:
+        return _fail(f"no token: pass --token TOKEN or set {TOKEN_ENV}", 2)
+    try:
+        results = load_bundle(args.results)
+        entry = submit(results, args.server, args.token, args.timeout)
+    except SubmitError as e:
+        return _fail(str(e))
+    url = args.server.rstrip("/") + entry["links"]["html"]
+    state = "stored as a new entry" if entry["created"] else "already stored (identical content)"
+    score = entry["score_iqm"]
+    shown = "undefined" if score is None else f"{score:.3f}"
+    print(f"{entry['method']['name']} v{entry['method']['version']} on "
+          f"{entry['suite']['id']}@{entry['suite']['version']}: {state}; "
+          f"normalized score IQM {shown}")
+    print(f"entry: {url}")
+    return 0
+
+
+def _shown(url: str) -> str:
+    """Returns ``url`` without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# The table the ``mesa_bench.commands`` entry point names (the core registry reads tables
+# of name -> ``add(subparsers)``, like its family and method tables).
+COMMANDS = {
+    "leaderboard": "leaderboard.cli:add_leaderboard_command",
+    "submit": "leaderboard.cli:add_submit_command",
+}

@@ -1,0 +1,117 @@
+"""The submission client: bundle results files and post them to a leaderboard server.
+
+``mesa-bench submit RESULTS... --server URL --token TOKEN``: each RESULTS is a results
+file or a folder searched for ``results.json`` files. Several files of one method on one
+suite are merged into one bundle (the entry the server stores). Files are validated here
+first, so a schema error is reported before anything is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mesa_bench.results import ResultsFile, read_results
+
+API_PATH = "/api/v1/entries"
+DEFAULT_TIMEOUT_S = 60.0
+
+
+class SubmitError(Exception):
+    """A submission that did not go through; the message says why and what to do."""
+
+
+def find_results(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Returns the results files named by ``paths`` (folders searched for results.json)."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files = sorted(p.rglob("results.json"))
+            if not files:
+                raise SubmitError(f"{p}: folder holds no results.json file")
+            found.extend(files)
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise SubmitError(f"{p}: no such file or folder")
+    return found
+
+
+def bundle(results: Sequence[ResultsFile]) -> ResultsFile:
+    """Returns one results file holding every run of ``results`` (one method, one suite).
+
+    Provenance is the first file's; the config becomes ``{"bundle": [config, ...]}`` so no
+    run's configuration is lost.
+    """
+    if not results:
+        raise SubmitError("no results to submit")
+    if len(results) == 1:
+        return results[0]
+    first = results[0]
+    for i, r in enumerate(results[1:], start=1):
+        if (r.method.name, r.method.version) != (first.method.name, first.method.version):
+            raise SubmitError(
+                f"file {i + 1} is method {r.method.name} v{r.method.version}, file 1 is "
+                f"{first.method.name} v{first.method.version}: submit one method at a time"
+            )
+        if (r.suite.id, r.suite.version) != (first.suite.id, first.suite.version):
+            raise SubmitError(
+                f"file {i + 1} is suite {r.suite.id}@{r.suite.version}, file 1 is "
+                f"{first.suite.id}@{first.suite.version}: an entry covers one suite"
+            )
+    runs = [run for r in results for run in r.runs]
+    return first.model_copy(
+        update={"runs": runs, "config": {"bundle": [r.config for r in results]}}
+    )
+
+
+def load_bundle(paths: Sequence[str | os.PathLike]) -> ResultsFile:
+    """Returns the validated bundle of every results file under ``paths``."""
+    return bundle([read_results(p) for p in find_results(paths)])
+
+
+def submit(
+    results: ResultsFile, server: str, token: str, timeout: float = DEFAULT_TIMEOUT_S
+) -> dict[str, Any]:
+    """Posts ``results`` to ``server``; returns the server's entry (with ``created``).
+
+    Raises SubmitError with the server's reason (and the field it names) on refusal,
+    or with the network error when the server cannot be reached.
+    """
+    if not server.startswith(("http://", "https://")):
+        raise SubmitError(f"server {server!r} must be an http:// or https:// address")
+    if not token:
+        raise SubmitError("no token: pass --token TOKEN or set MESA_BENCH_TOKEN")
+    url = server.rstrip("/") + API_PATH
+    body = results.model_dump_json()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout)
+    except httpx.TimeoutException as e:
+        raise SubmitError(f"{url}: no answer within {timeout:.0f} s ({e})") from e
+    except httpx.HTTPError as e:
+        raise SubmitError(f"cannot reach {url}: {e}") from e
+    if response.status_code in (200, 201):
+        return response.json()
+    raise SubmitError(_refusal(response))
+
+
+def _refusal(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except json.JSONDecodeError:
+        data = {}
+    detail = data.get("detail") if isinstance(data, dict) else None
+    field = data.get("field") if isinstance(data, dict) else None
+    if not isinstance(detail, str):
+        detail = response.text.strip()[:300] or response.reason_phrase
+    where = f" at {field}" if field else ""
+    hint = {401: " (check --token)", 404: " (is --server a mesa-bench leaderboard?)"}.get(
+        response.status_code, ""
+    )
+    return f"server refused the submission ({response.status_code}){where}: {detail}{hint}"

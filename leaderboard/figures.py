@@ -1,0 +1,211 @@
+"""The figures of an entry page: learning curves, reachability, objective robustness.
+
+Drawn with matplotlib's object API on the Agg canvas (no pyplot state, so requests may
+render in parallel threads) from the recomputed summary and the stored results. Each
+function returns PNG bytes; the store caches them, since entries never change.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from mesa_bench.metrics import reachability as reach
+from mesa_bench.metrics.summary import competence_points, match_points
+from mesa_bench.results import ResultsFile
+
+FIGURES = ("curves", "reachability", "robustness")
+TITLES = {
+    "curves": "Learning curves (normalized score on test, IQM over seeds, 95% CI)",
+    "reachability": "Reachability (fraction of seeds competent, s >= tau, by budget)",
+    "robustness": "Objective robustness on shifts that separate base from a proxy",
+}
+
+
+def render(
+    name: str, summary: dict[str, Any], results: ResultsFile, family: str | None = None
+) -> bytes:
+    """Returns figure ``name`` (one of FIGURES) as PNG, for one family or all of them."""
+    families = _families(summary, family)
+    fig, ax = _figure()
+    if name == "curves":
+        _curves(ax, summary, families)
+    elif name == "reachability":
+        _reachability(ax, summary, results, families)
+    elif name == "robustness":
+        _robustness(ax, summary, families)
+    else:
+        raise ValueError(f"unknown figure {name!r} (known: {', '.join(FIGURES)})")
+    return _png(fig)
+
+
+def _families(summary: dict[str, Any], family: str | None) -> list[str]:
+    known = list(summary["families"])
+    if family is None:
+        return known
+    if family not in known:
+        raise ValueError(f"entry has no family {family!r} (families: {', '.join(known)})")
+    return [family]
+
+
+def _figure():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 3.6), dpi=100, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _png(fig) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    buf = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buf)
+    return buf.getvalue()
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _curves(ax, summary: dict[str, Any], families: list[str]) -> None:
+    tau = summary["tau"]
+    drawn = False
+    for fam in families:
+        c = summary["families"][fam]["curve"]
+        points = [
+            (b, m, lo, hi)
+            for b, m, lo, hi in zip(c["budgets"], c["iqm"], c["ci_low"], c["ci_high"], strict=True)
+            if m is not None and b > 0
+        ]
+        if not points:
+            continue
+        b, m, lo, hi = (np.array(x, float) for x in zip(*points, strict=True))
+        (line,) = ax.plot(b, m, marker="o", markersize=3, label=fam)
+        ax.fill_between(b, lo, hi, alpha=0.2, color=line.get_color())
+        drawn = True
+    if drawn:
+        ax.set_xscale("log")
+        ax.axhline(tau, color="grey", linestyle=":", linewidth=1, label=f"tau = {tau}")
+        ax.set_xlabel("budget")
+        ax.set_ylabel("normalized score")
+        ax.legend(fontsize=7, loc="best")
+        ax.set_title("learning curves", fontsize=10)
+        return
+    # runs without training (references) have no curve: show their final scores
+    scores = [summary["families"][f]["score"] for f in families]
+    values = [s["value"] if s["value"] is not None else np.nan for s in scores]
+    errs = _error_bars(values, [s["ci"] for s in scores])
+    ax.bar(range(len(families)), values, yerr=errs, capsize=3, color="tab:blue")
+    ax.axhline(tau, color="grey", linestyle=":", linewidth=1)
+    ax.set_xticks(range(len(families)), families, rotation=20, fontsize=8)
+    ax.set_ylabel("normalized score (IQM)")
+    ax.set_title("final score on test (no learning curve: the runs did not train)", fontsize=10)
+
+
+def _error_bars(values: list[float], cis: list[list[float | None]]) -> np.ndarray:
+    low = [v - ci[0] if ci[0] is not None else 0.0 for v, ci in zip(values, cis, strict=True)]
+    high = [ci[1] - v if ci[1] is not None else 0.0 for v, ci in zip(values, cis, strict=True)]
+    return np.clip(np.nan_to_num(np.array([low, high], float)), 0, None)
+
+
+def _reachability(ax, summary: dict[str, Any], results: ResultsFile, families: list[str]) -> None:
+    tau = summary["tau"]
+    drawn = False
+    for fam in families:
+        runs = [r for r in results.runs if r.family == fam]
+        times = []
+        for r in runs:
+            b, s = competence_points(r)
+            times.append(reach.first_budget(b, reach.competent(s, tau)))
+        budget = summary["families"][fam]["budget"]
+        if budget <= 0:
+            continue
+        grid = np.geomspace(max(1.0, _first(runs, budget)), budget, 64)
+        frac = [np.mean([t is not None and t <= g for t in times]) for g in grid]
+        (line,) = ax.step(grid, frac, where="post", label=f"{fam} competence")
+        match = _match_curve(runs, grid, summary["families"][fam])
+        if match is not None:
+            ax.step(grid, match[1], where="post", linestyle="--", color=line.get_color(),
+                    label=f"{fam} matches {match[0]}")
+        drawn = True
+    if drawn:
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("budget")
+        ax.set_ylabel("fraction of seeds")
+        ax.legend(fontsize=7, loc="best")
+        ax.set_title("reachability", fontsize=10)
+        return
+    p = [summary["families"][f]["reachability"]["competence"] for f in families]
+    values = [x["p"] for x in p]
+    ax.bar(range(len(families)), values, yerr=_error_bars(values, [x["ci"] for x in p]),
+           capsize=3, color="tab:green")
+    ax.set_ylim(0, 1.05)
+    ax.set_xticks(range(len(families)), families, rotation=20, fontsize=8)
+    ax.set_ylabel("fraction of seeds competent")
+    ax.set_title("competence reached (no training budget: final score only)", fontsize=10)
+
+
+def _first(runs, budget: int) -> float:
+    firsts = [r.curve[0].budget for r in runs if r.curve and r.curve[0].budget > 0]
+    return float(min(firsts)) if firsts else budget / 1000
+
+
+def _match_curve(runs, grid: np.ndarray, fam_summary: dict[str, Any]):
+    """Returns (reference, fraction of seeds matched by each grid budget) or None."""
+    if not fam_summary["reachability"]["match"]:
+        return None
+    ref = runs[0].score_reference
+    times = []
+    for r in runs:
+        b, matched = match_points(r)
+        times.append(reach.first_budget(b, [m == ref for m in matched]) if b else None)
+    return ref, [np.mean([t is not None and t <= g for t in times]) for g in grid]
+
+
+def _robustness(ax, summary: dict[str, Any], families: list[str]) -> None:
+    labels, blocks = [], []
+    for fam in families:
+        for shift, stats in summary["families"][fam]["objective_robustness"].items():
+            labels.append(f"{fam}\n{shift}")
+            blocks.append(stats)
+    if blocks:
+        width = 0.27
+        x = np.arange(len(blocks))
+        for k, (key, color) in enumerate((("S", "tab:green"), ("GMR", "tab:red"),
+                                          ("C", "tab:grey"))):
+            values = [b[key]["mean"] if b[key]["mean"] is not None else np.nan for b in blocks]
+            ax.bar(x + (k - 1) * width, values, width, label=_LEGEND[key], color=color)
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_xlim(-0.7, len(blocks) - 0.3)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("fraction of trials (mean over seeds)")
+        ax.legend(fontsize=7, loc="best")
+        ax.set_title("objective robustness", fontsize=10)
+        return
+    _base_achievement(ax, summary, families)
+
+
+_LEGEND = {"S": "S: base achieved", "GMR": "GMR: proxy, not base", "C": "C: any achieved"}
+
+
+def _base_achievement(ax, summary: dict[str, Any], families: list[str]) -> None:
+    labels, values = [], []
+    for fam in families:
+        for split, block in summary["families"][fam]["splits"].items():
+            if "base" in block["achieved"]:
+                labels.append(f"{fam}\n{split}")
+                values.append(block["achieved"]["base"]["mean"])
+    if not values:
+        _note(ax, "no objective achievement recorded in these runs")
+        return
+    ax.bar(range(len(values)), values, color="tab:green")
+    ax.set_xticks(range(len(values)), labels, fontsize=7)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("base objective achieved")
+    ax.set_title("base objective by split (no shift separates base from a proxy here)",
+                 fontsize=10)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the leaderboard database, applied by ``leaderboard.store.upgrade``."""

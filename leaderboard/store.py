@@ -1,0 +1,525 @@
+"""Storage: submitters, entries and cached figures, through SQLAlchemy 2.
+
+SQLite is the embedded default (one file, WAL mode so readers never wait for a writer);
+PostgreSQL works by URL (``postgresql+psycopg://user@host/db``, with the driver
+installed). The schema is created and upgraded by the Alembic migrations shipped in
+``leaderboard/migrations``, run when a :class:`Store` opens.
+
+Entries are immutable: an accepted submission is stored with its canonical JSON
+(compressed) and the metrics recomputed from it; the same content again returns the
+stored entry, and a new method version is a new row beside the old ones. Only the
+derived metrics may be recomputed (:meth:`Store.rescore`), never the submitted numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from leaderboard.checks import CheckedEntry, EntryError
+from leaderboard.scoring import SCORING_VERSION, entry_metrics, headline
+
+DEFAULT_DB = "sqlite:///leaderboard.sqlite"
+TOKEN_PREFIX = "mbt_"
+SORT_KEYS = ("method", "suite", "score", "reachability", "range", "robustness", "seeds", "date")
+
+
+class StoreError(Exception):
+    """A request the store refuses (an unknown name, a duplicate submitter)."""
+
+
+class ConflictError(EntryError):
+    """A submission that would overwrite a different stored entry (HTTP 409)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(field, message, status=409)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the leaderboard tables (the migrations' target metadata)."""
+
+
+class Submitter(Base):
+    """Someone allowed to submit: a name and the SHA-256 of their token, never the token."""
+
+    __tablename__ = "submitters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Entry(Base):
+    """One accepted submission: identity, the recomputed table numbers, metrics, raw JSON."""
+
+    __tablename__ = "entries"
+    __table_args__ = (
+        UniqueConstraint(
+            "suite_id", "suite_version", "method_name", "method_version", name="uq_entry_version"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    suite_id: Mapped[str] = mapped_column(String(100), index=True)
+    suite_version: Mapped[int] = mapped_column(Integer)
+    board: Mapped[str] = mapped_column(String(20), index=True)
+    method_name: Mapped[str] = mapped_column(String(100), index=True)
+    method_version: Mapped[str] = mapped_column(String(50))
+    description: Mapped[str] = mapped_column(Text)
+    code_url: Mapped[str] = mapped_column(String(500))
+    submitter_id: Mapped[int] = mapped_column(ForeignKey("submitters.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    families: Mapped[int] = mapped_column(Integer)
+    runs: Mapped[int] = mapped_column(Integer)
+    seeds: Mapped[int] = mapped_column(Integer)
+    score_iqm: Mapped[float | None] = mapped_column(Float, index=True)
+    score_low: Mapped[float | None] = mapped_column(Float)
+    score_high: Mapped[float | None] = mapped_column(Float)
+    reachability: Mapped[float | None] = mapped_column(Float)
+    algorithmic_range: Mapped[int | None] = mapped_column(Integer)
+    objective_robustness: Mapped[float | None] = mapped_column(Float)
+    scoring_version: Mapped[str] = mapped_column(String(40))
+    metrics_json: Mapped[str] = mapped_column(Text, deferred=True)
+    results_zlib: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+
+class Figure(Base):
+    """A rendered PNG figure of an entry, cached (entries never change, so neither do they)."""
+
+    __tablename__ = "figures"
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    family: Mapped[str] = mapped_column(String(100), primary_key=True)
+    scoring_version: Mapped[str] = mapped_column(String(40))
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    """An entry as the table and API show it (no metrics, no raw results)."""
+
+    id: int
+    content_hash: str
+    suite_id: str
+    suite_version: int
+    board: str
+    method_name: str
+    method_version: str
+    description: str
+    code_url: str
+    submitter: str
+    created_at: datetime
+    families: int
+    runs: int
+    seeds: int
+    score_iqm: float | None
+    score_low: float | None
+    score_high: float | None
+    reachability: float | None
+    algorithmic_range: int | None
+    objective_robustness: float | None
+
+    @property
+    def suite(self) -> str:
+        """Returns ``id@version``."""
+        return f"{self.suite_id}@{self.suite_version}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Returns the JSON form of the row (the API's entry summary)."""
+        return {
+            "id": self.id,
+            "content_hash": self.content_hash,
+            "suite": {"id": self.suite_id, "version": self.suite_version},
+            "board": self.board,
+            "method": {
+                "name": self.method_name,
+                "version": self.method_version,
+                "description": self.description,
+                "code_url": self.code_url,
+            },
+            "submitter": self.submitter,
+            "created_at": self.created_at.isoformat() + "Z",
+            "families": self.families,
+            "runs": self.runs,
+            "seeds": self.seeds,
+            "score_iqm": self.score_iqm,
+            "score_ci": [self.score_low, self.score_high],
+            "reachability": self.reachability,
+            "algorithmic_range": self.algorithmic_range,
+            "objective_robustness": self.objective_robustness,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing: its rows and how many rows the filter matches in all."""
+
+    rows: list[EntryRow]
+    total: int
+    limit: int
+    offset: int
+    sort: str
+    order: str
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+def database_url(db: str | None) -> str:
+    """Returns a SQLAlchemy URL for ``db``: a URL as is, a plain path as a SQLite file."""
+    if not db:
+        return DEFAULT_DB
+    if "://" in db:
+        return db
+    return f"sqlite:///{Path(db).expanduser().resolve()}"
+
+
+def hash_token(token: str) -> str:
+    """Returns the hex SHA-256 of a token, the only form in which tokens are stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Store:
+    """The leaderboard's database; opening it applies any pending migration."""
+
+    def __init__(self, db: str | None = None, migrate: bool = True):
+        self.url = database_url(db)
+        self.engine = _engine(self.url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            upgrade(self.engine)
+
+    def close(self) -> None:
+        """Releases the database connections."""
+        self.engine.dispose()
+
+    # --- submitters -------------------------------------------------------------------
+
+    def add_submitter(self, name: str) -> str:
+        """Creates submitter ``name`` and returns their token (shown once, stored hashed)."""
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise StoreError("a submitter name must have 1 to 100 characters")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        row = Submitter(name=name, token_hash=hash_token(token), created_at=_now())
+        try:
+            with self.sessions.begin() as s:
+                s.add(row)
+        except IntegrityError as e:
+            raise StoreError(f"submitter {name!r} already exists") from e
+        return token
+
+    def submitters(self) -> list[str]:
+        """Returns the submitter names, sorted."""
+        with self.sessions() as s:
+            return list(s.scalars(select(Submitter.name).order_by(Submitter.name)))
+
+    def authenticate(self, token: str | None) -> int | None:
+        """Returns the id of the submitter holding ``token``, or None."""
+        if not token:
+            return None
+        digest = hash_token(token)
+        with self.sessions() as s:
+            row = s.execute(
+                select(Submitter.id, Submitter.token_hash).where(Submitter.token_hash == digest)
+            ).first()
+        # the lookup is by hash of a 256-bit secret; compare_digest guards the final check
+        if row is None or not hmac.compare_digest(row.token_hash, digest):
+            return None
+        return row.id
+
+    # --- entries ----------------------------------------------------------------------
+
+    def submit(self, checked: CheckedEntry, submitter_id: int) -> tuple[EntryRow, bool]:
+        """Stores a checked submission; returns (its row, whether it was new).
+
+        The same content again returns the stored entry unchanged. Raises ConflictError
+        when the suite already holds a different entry for this method name and version.
+        """
+        existing = self._by_hash(checked.content_hash)
+        if existing is not None:
+            return existing, False
+        results = checked.results
+        summary = entry_metrics(results)
+        h = headline(summary)
+        entry = Entry(
+            content_hash=checked.content_hash,
+            suite_id=results.suite.id,
+            suite_version=results.suite.version,
+            board=checked.rule.board,
+            method_name=results.method.name,
+            method_version=results.method.version,
+            description=results.method.description,
+            code_url=results.method.code_url,
+            submitter_id=submitter_id,
+            created_at=_now(),
+            families=h.families,
+            runs=h.runs,
+            seeds=h.seeds,
+            score_iqm=h.score_iqm,
+            score_low=h.score_low,
+            score_high=h.score_high,
+            reachability=h.reachability,
+            algorithmic_range=h.algorithmic_range,
+            objective_robustness=h.objective_robustness,
+            scoring_version=SCORING_VERSION,
+            metrics_json=json.dumps(summary, allow_nan=False),
+            results_zlib=zlib.compress(checked.canonical_json.encode(), 6),
+        )
+        try:
+            with self.sessions.begin() as s:
+                s.add(entry)
+        except IntegrityError:
+            # a concurrent identical submission won the race, or the version is taken
+            existing = self._by_hash(checked.content_hash)
+            if existing is not None:
+                return existing, False
+            raise self._conflict(results) from None
+        return self.get(entry.id), True
+
+    def _conflict(self, results) -> ConflictError:
+        return ConflictError(
+            "method.version",
+            f"suite {results.suite.id}@{results.suite.version} already holds a different "
+            f"entry for method {results.method.name!r} version {results.method.version!r}; "
+            "stored entries are never replaced: give the new results a new method.version",
+        )
+
+    def _by_hash(self, content_hash: str) -> EntryRow | None:
+        with self.sessions() as s:
+            row = s.execute(_rows().where(Entry.content_hash == content_hash)).first()
+        return _entry_row(row) if row else None
+
+    def get(self, entry_id: int) -> EntryRow | None:
+        """Returns the row of entry ``entry_id``, or None."""
+        with self.sessions() as s:
+            row = s.execute(_rows().where(Entry.id == entry_id)).first()
+        return _entry_row(row) if row else None
+
+    def metrics(self, entry_id: int) -> dict[str, Any] | None:
+        """Returns the recomputed metrics of an entry, or None when there is no such entry."""
+        with self.sessions() as s:
+            text = s.scalar(select(Entry.metrics_json).where(Entry.id == entry_id))
+        return None if text is None else json.loads(text)
+
+    def results_json(self, entry_id: int) -> str | None:
+        """Returns the entry's results file as stored (canonical JSON), or None."""
+        with self.sessions() as s:
+            blob = s.scalar(select(Entry.results_zlib).where(Entry.id == entry_id))
+        return None if blob is None else zlib.decompress(blob).decode()
+
+    def versions(self, method_name: str) -> list[EntryRow]:
+        """Returns every entry of method ``method_name`` (all versions, suites), newest first."""
+        query = _rows().where(Entry.method_name == method_name)
+        with self.sessions() as s:
+            rows = s.execute(query.order_by(Entry.created_at.desc(), Entry.id.desc())).all()
+        return [_entry_row(r) for r in rows]
+
+    def count(self) -> int:
+        """Returns the number of stored entries."""
+        with self.sessions() as s:
+            return s.scalar(select(func.count(Entry.id))) or 0
+
+    def list(
+        self,
+        *,
+        suite: str | None = None,
+        board: str | None = None,
+        method: str | None = None,
+        sort: str = "score",
+        order: str = "desc",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        """Returns one page of entries, filtered and sorted (missing numbers sort last).
+
+        Args:
+            suite: ``id`` or ``id@version``.
+            board: ``ranked`` or ``ad-hoc``.
+            method: a substring of the method name (case-insensitive).
+            sort: one of SORT_KEYS.
+            order: ``asc`` or ``desc``.
+            limit: rows per page.
+            offset: rows skipped.
+        """
+        if sort not in SORT_KEYS:
+            raise StoreError(f"unknown sort key {sort!r} (known: {', '.join(SORT_KEYS)})")
+        if order not in ("asc", "desc"):
+            raise StoreError(f"order must be 'asc' or 'desc', got {order!r}")
+        conditions = _filters(suite, board, method)
+        query = _rows().where(*conditions)
+        for column in _sort_columns(sort):
+            column = column.desc() if order == "desc" else column.asc()
+            query = query.order_by(column.nulls_last())
+        query = query.order_by(Entry.id.desc() if order == "desc" else Entry.id.asc())
+        with self.sessions() as s:
+            rows = s.execute(query.limit(limit).offset(offset)).all()
+            total = s.scalar(select(func.count(Entry.id)).where(*conditions)) or 0
+        filters = {"suite": suite, "board": board, "method": method}
+        return Page([_entry_row(r) for r in rows], total, limit, offset, sort, order, filters)
+
+    def rescore(self) -> int:
+        """Recomputes the metrics of entries scored by an older scoring version.
+
+        The submitted numbers are never touched; returns the number of entries rescored.
+        """
+        from mesa_bench.results import parse_results
+
+        with self.sessions() as s:
+            stale = list(s.scalars(select(Entry.id).where(Entry.scoring_version != SCORING_VERSION)))
+        for entry_id in stale:
+            summary = entry_metrics(parse_results(self.results_json(entry_id)))
+            h = headline(summary)
+            with self.sessions.begin() as s:
+                entry = s.get(Entry, entry_id)
+                for name in ("score_iqm", "score_low", "score_high", "reachability"):
+                    setattr(entry, name, getattr(h, name))
+                entry.algorithmic_range = h.algorithmic_range
+                entry.objective_robustness = h.objective_robustness
+                entry.metrics_json = json.dumps(summary, allow_nan=False)
+                entry.scoring_version = SCORING_VERSION
+        return len(stale)
+
+    # --- figures ----------------------------------------------------------------------
+
+    def figure(self, entry_id: int, name: str, family: str = "") -> bytes | None:
+        """Returns a cached figure, or None when it was not rendered yet."""
+        with self.sessions() as s:
+            return s.scalar(
+                select(Figure.png).where(
+                    Figure.entry_id == entry_id,
+                    Figure.name == name,
+                    Figure.family == family,
+                    Figure.scoring_version == SCORING_VERSION,
+                )
+            )
+
+    def save_figure(self, entry_id: int, name: str, family: str, png: bytes) -> None:
+        """Caches a rendered figure (a concurrent render of the same one is harmless)."""
+        try:
+            with self.sessions.begin() as s:
+                s.merge(Figure(entry_id=entry_id, name=name, family=family,
+                               scoring_version=SCORING_VERSION, png=png))
+        except IntegrityError:
+            pass
+
+
+def upgrade(engine: Engine) -> None:
+    """Applies every pending Alembic migration to the database behind ``engine``."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+def _engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30}, pool_size=8, max_overflow=16)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def _rows():
+    return select(
+        Entry.id,
+        Entry.content_hash,
+        Entry.suite_id,
+        Entry.suite_version,
+        Entry.board,
+        Entry.method_name,
+        Entry.method_version,
+        Entry.description,
+        Entry.code_url,
+        Submitter.name.label("submitter"),
+        Entry.created_at,
+        Entry.families,
+        Entry.runs,
+        Entry.seeds,
+        Entry.score_iqm,
+        Entry.score_low,
+        Entry.score_high,
+        Entry.reachability,
+        Entry.algorithmic_range,
+        Entry.objective_robustness,
+    ).join(Submitter, Submitter.id == Entry.submitter_id)
+
+
+def _entry_row(row) -> EntryRow:
+    return EntryRow(**row._asdict())
+
+
+def _filters(suite: str | None, board: str | None, method: str | None) -> list:
+    conditions = []
+    if suite:
+        suite_id, _, version = suite.partition("@")
+        conditions.append(Entry.suite_id == suite_id)
+        if version:
+            if not version.isdigit():
+                raise StoreError(f"suite version must be a number, got {version!r}")
+            conditions.append(Entry.suite_version == int(version))
+    if board:
+        conditions.append(Entry.board == board)
+    if method:
+        escaped = method.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(func.lower(Entry.method_name).like(f"%{escaped}%", escape="\\"))
+    return conditions
+
+
+def _sort_columns(sort: str) -> list:
+    return {
+        "method": [Entry.method_name, Entry.method_version],
+        "suite": [Entry.suite_id, Entry.suite_version],
+        "score": [Entry.score_iqm],
+        "reachability": [Entry.reachability],
+        "range": [Entry.algorithmic_range],
+        "robustness": [Entry.objective_robustness],
+        "seeds": [Entry.seeds],
+        "date": [Entry.created_at],
+    }[sort]
+
+
+def _now() -> datetime:
+    # stored naive in UTC: SQLite keeps no time zone, so every datetime here is UTC
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)

@@ -1,0 +1,196 @@
+"""The schema of ``summarize``'s output and of ``mesa-bench report``'s ``metrics.json``.
+
+Pydantic models of the dict that ``mesa_bench.metrics.summary.summarize`` returns, so the
+shape is checked (``Summary.model_validate(d)``) and published as JSON Schema
+(``report_json_schema()``). Every number that can be undefined is ``None``, never NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REPORT_VERSION = "1"
+
+Num = float | None
+Interval = list[Num]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Estimate(_Model):
+    """A point estimate with its 95% stratified bootstrap interval ``[low, high]``."""
+
+    value: Num
+    ci: Interval = Field(min_length=2, max_length=2)
+
+
+class SeedEstimate(Estimate):
+    """An estimate over seeds with the per-seed values it came from."""
+
+    per_seed: list[Num]
+
+
+class ScoreBlock(SeedEstimate):
+    """The normalized test score of a family over seeds (IQM, CI, mean, median, p20)."""
+
+    mean: Num
+    median: Num
+    p20: Num
+
+
+class MeanPerSeed(_Model):
+    mean: Num
+    per_seed: list[Num]
+
+
+class SplitBlock(_Model):
+    score: SeedEstimate
+    performance: MeanPerSeed
+    achieved: dict[str, MeanPerSeed]
+
+
+class Curve(_Model):
+    budgets: list[int]
+    iqm: list[Num]
+    ci_low: list[Num]
+    ci_high: list[Num]
+    seeds: int
+
+
+class Reach(_Model):
+    """Reachability over seeds: fraction, Wilson interval, median budget, log-budget R."""
+
+    p: float
+    ci: Interval = Field(min_length=2, max_length=2)
+    reached: int
+    seeds: int
+    median_budget: Num
+    R: float
+
+
+class Reachability(_Model):
+    competence: Reach
+    match: dict[str, Reach]
+
+
+class Matched(_Model):
+    per_seed: list[str | None]
+    counts: dict[str, int]
+    measured: int
+
+
+class Distribution(_Model):
+    mean: Num
+    median: Num
+    per_seed: list[Num]
+
+
+class RobustnessBlock(_Model):
+    """Objective robustness of one shift over seeds; run classes counted."""
+
+    proxies: list[str]
+    seeds: int
+    C: Distribution
+    S: Distribution
+    OR: Distribution
+    GMR: Distribution
+    CR: Distribution
+    classes: dict[str, int]
+
+
+class FamilySummary(_Model):
+    seeds: list[int]
+    budget: int
+    parameter_count: int
+    score: ScoreBlock
+    splits: dict[str, SplitBlock]
+    curve: Curve
+    reachability: Reachability
+    matched: Matched
+    objective_robustness: dict[str, RobustnessBlock]
+
+
+class OverallScore(Estimate):
+    mean: Num
+    median: Num
+    p20: Estimate
+    n_families: int
+    n_runs: int
+
+
+class Profile(_Model):
+    thresholds: list[float]
+    fraction: list[float]
+
+
+class Overall(_Model):
+    score: OverallScore
+    profile: Profile
+
+
+class AlgorithmicRange(_Model):
+    distinct: int
+    algorithms: list[str]
+    coverage: Num
+    entropy: Num
+    competence_fraction: float
+    parameter_count: int
+    runs_measured: int
+
+
+class Headline(_Model):
+    """The numbers of one leaderboard row."""
+
+    score_iqm: Num
+    score_ci: Interval = Field(min_length=2, max_length=2)
+    score_p20: Num
+    reachability: float
+    algorithmic_range: int
+    coverage: Num
+    objective_robustness: Num
+    min_seeds: int
+    families: int
+
+
+class NameVersion(_Model):
+    name: str
+    version: str
+
+
+class Suite(_Model):
+    id: str
+    version: int
+
+
+class Summary(_Model):
+    """Every leaderboard metric of one method (``summarize``'s return value)."""
+
+    summary_version: str
+    method: NameVersion
+    suite: Suite
+    n_runs: int
+    tau: float
+    families: dict[str, FamilySummary]
+    overall: Overall
+    algorithmic_range: AlgorithmicRange
+    objective_robustness: dict[str, RobustnessBlock]
+    headline: Headline
+
+
+class Report(_Model):
+    """``metrics.json``: one summary per method and the files they came from."""
+
+    report_version: str = REPORT_VERSION
+    files: list[str]
+    methods: dict[str, Summary]
+
+
+def report_json_schema() -> dict[str, Any]:
+    """Returns the JSON Schema of ``metrics.json``."""
+    schema = Report.model_json_schema()
+    schema["$id"] = f"https://mesa-bench.org/schema/report-{REPORT_VERSION}.json"
+    return schema

@@ -1,0 +1,347 @@
+"""``mesa-bench report RESULTS... --out DIR``: metrics table, ``metrics.json`` and figures.
+
+Results files are grouped by method; every metric is recomputed from their raw numbers
+by ``mesa_bench.metrics.summary.summarize``. Writes to ``DIR``:
+
+- ``metrics.json``: ``{"report_version", "files", "methods": {name: summary}}``, valid
+  against ``mesa_bench.metrics.summary_schema.Report``;
+- ``learning_curves.png``: test score over budget per family, IQM over seeds with its
+  95% interval band (methods without training appear as a point at their budget);
+- ``reachability.png``: fraction of seeds competent (solid) and matched to the score-1
+  reference (dashed) at or before each budget;
+- ``objective_robustness.png``: capability C, intended success S and GMR per shift that
+  separates ``base`` from a proxy, bars per method with per-seed dots;
+- ``matched_heatmap.png``: method x family, the fraction of seeds matched to a known
+  algorithm, annotated with the most common one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mesa_bench.results import ResultsFile, read_results
+
+FIGURES = (
+    "learning_curves.png",
+    "reachability.png",
+    "objective_robustness.png",
+    "matched_heatmap.png",
+)
+DPI = 110
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Adds the ``report`` command to the CLI's subparsers."""
+    s = sub.add_parser("report", help="metrics table, metrics.json and figures from results")
+    s.add_argument("results", nargs="+", help="results files (any number, any methods)")
+    s.add_argument("--out", default="report", help="output folder (default: report)")
+    s.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    s.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    s.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Runs ``mesa-bench report``; returns the exit status."""
+    paths = [str(p) for p in args.results]
+    files = [read_results(p) for p in paths]
+    report = build_report(files, paths, n_resamples=args.resamples, seed=args.seed)
+    out = write_report(report, files, args.out)
+    from mesa_bench.report_text import console_for_tables
+
+    console = console_for_tables()
+    for table in report_tables(report):
+        console.print(table)
+    console.print(f"report: {out / 'metrics.json'} and {len(FIGURES)} figures in {out}")
+    return 0
+
+
+def build_report(
+    files: list[ResultsFile], paths: list[str], n_resamples: int = 2000, seed: int = 0
+) -> dict[str, Any]:
+    """Returns the ``metrics.json`` content for ``files`` (validated against its schema)."""
+    from mesa_bench.metrics.summary import summarize_by_method
+    from mesa_bench.metrics.summary_schema import REPORT_VERSION, Report
+
+    methods = summarize_by_method(files, n_resamples=n_resamples, seed=seed)
+    report = {"report_version": REPORT_VERSION, "files": paths, "methods": methods}
+    Report.model_validate(report)
+    return report
+
+
+def write_report(report: dict[str, Any], files: list[ResultsFile], out: str | Path) -> Path:
+    """Writes ``metrics.json`` and the figures into ``out``; returns the folder."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(report, indent=1))
+    write_figures(report, files, out)
+    return out
+
+
+# --- table ---------------------------------------------------------------------------
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _est(e: dict[str, Any]) -> str:
+    low, high = e["ci"]
+    return f"{_num(e['value'])} [{_num(low)}, {_num(high)}]"
+
+
+def report_tables(report: dict[str, Any]) -> list[Any]:
+    """Returns the rich tables: one row per (method, family), then one per method."""
+    from rich.table import Table
+
+    fam = Table(
+        "method",
+        "family",
+        "seeds",
+        "score IQM [95% CI]",
+        "p20",
+        "competent (reach)",
+        "matched",
+        "objective robustness (OR)",
+        title="per family",
+    )
+    for name, s in report["methods"].items():
+        for family, f in s["families"].items():
+            matched = ", ".join(
+                f"{k} {v}/{f['matched']['measured']}" for k, v in f["matched"]["counts"].items()
+            )
+            robust = ", ".join(
+                f"{shift} {_num(b['OR']['mean'])}" for shift, b in f["objective_robustness"].items()
+            )
+            fam.add_row(
+                name,
+                family,
+                str(len(f["seeds"])),
+                _est(f["score"]),
+                _num(f["score"]["p20"]),
+                _num(f["reachability"]["competence"]["p"]),
+                matched or ("none" if f["matched"]["measured"] else "not measured"),
+                robust or "-",
+            )
+    overall = Table(
+        "method", "score IQM [95% CI]", "p20", "reach", "range", "coverage", "OR", title="overall"
+    )
+    for name, s in report["methods"].items():
+        h = s["headline"]
+        overall.add_row(
+            name,
+            _est(s["overall"]["score"]),
+            _num(h["score_p20"]),
+            _num(h["reachability"]),
+            str(h["algorithmic_range"]),
+            _num(h["coverage"]),
+            _num(h["objective_robustness"]),
+        )
+    return [fam, overall]
+
+
+# --- figures -------------------------------------------------------------------------
+
+
+def write_figures(report: dict[str, Any], files: list[ResultsFile], out: Path) -> list[Path]:
+    """Writes the four PNG figures into ``out``; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = report["methods"]
+    families = sorted({f for s in methods.values() for f in s["families"]})
+    runs = _runs_by_method_family(files)
+    drawers = (
+        lambda: _learning_curves(plt, methods, families),
+        lambda: _reachability(plt, methods, families, runs),
+        lambda: _robustness(plt, methods),
+        lambda: _heatmap(plt, methods, families),
+    )
+    paths = []
+    for name, draw in zip(FIGURES, drawers, strict=True):
+        fig = draw()
+        fig.savefig(out / name, dpi=DPI, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(out / name)
+    return paths
+
+
+def _runs_by_method_family(files: list[ResultsFile]) -> dict[tuple[str, str], list]:
+    runs: dict[tuple[str, str], list] = {}
+    for f in files:
+        for r in f.runs:
+            runs.setdefault((f.method.name, r.family), []).append(r)
+    return runs
+
+
+def _grid(plt, n: int, width: float = 4.2, height: float = 3.2):
+    cols = min(3, max(n, 1))
+    rows = (max(n, 1) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()
+
+
+def _learning_curves(plt, methods: dict, families: list[str]):
+    fig, axes = _grid(plt, len(families))
+    for ax, family in zip(axes, families, strict=False):
+        for i, (name, s) in enumerate(methods.items()):
+            f = s["families"].get(family)
+            if f is None:
+                continue
+            color = f"C{i % 10}"
+            c = f["curve"]
+            x = np.maximum(np.array(c["budgets"], float), 1.0)
+            y = np.array([np.nan if v is None else v for v in c["iqm"]], float)
+            if x.size:
+                lo = np.array([np.nan if v is None else v for v in c["ci_low"]], float)
+                hi = np.array([np.nan if v is None else v for v in c["ci_high"]], float)
+                ax.plot(x, y, color=color, label=name, marker=".")
+                ax.fill_between(x, lo, hi, color=color, alpha=0.2, linewidth=0)
+            elif f["score"]["value"] is not None:
+                low, high = f["score"]["ci"]
+                v = f["score"]["value"]
+                err = [
+                    [v - (low if low is not None else v)],
+                    [(high if high is not None else v) - v],
+                ]
+                ax.errorbar(
+                    [max(f["budget"], 1)],
+                    [v],
+                    yerr=err,
+                    color=color,
+                    marker="o",
+                    label=name,
+                    capsize=3,
+                )
+        ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+        ax.axhline(next(iter(methods.values()))["tau"], color="grey", lw=0.8, ls="--")
+        ax.set(xscale="log", title=family, xlabel="budget", ylabel="normalized test score")
+        ax.legend(fontsize=7)
+    fig.suptitle("Learning curves (IQM over seeds, 95% CI band)")
+    return fig
+
+
+def _reach_curve(times: list[float | None], grid: np.ndarray) -> np.ndarray:
+    t = np.array([np.inf if v is None else v for v in times], float)
+    return (t[None, :] <= grid[:, None]).mean(axis=1)
+
+
+def _reachability(plt, methods: dict, families: list[str], runs: dict):
+    from mesa_bench.metrics.reachability import competent, first_budget
+    from mesa_bench.metrics.summary import competence_points, match_points
+
+    fig, axes = _grid(plt, len(families))
+    for ax, family in zip(axes, families, strict=False):
+        for i, (name, s) in enumerate(methods.items()):
+            f = s["families"].get(family)
+            if f is None:
+                continue
+            color = f"C{i % 10}"
+            rs = runs[(name, family)]
+            comp, match, budgets = [], [], {0, f["budget"]}
+            target = rs[0].score_reference
+            for r in rs:
+                b, sc = competence_points(r)
+                comp.append(first_budget(b, competent(sc, s["tau"])))
+                mb, mm = match_points(r)
+                if mb:
+                    match.append(first_budget(mb, [m == target for m in mm]))
+                budgets.update(b, mb)
+            grid = np.array(sorted(budgets), float)
+            x = np.maximum(grid, 1.0)
+            ax.step(
+                x, _reach_curve(comp, grid), where="post", color=color, label=f"{name}: s >= tau"
+            )
+            if match:
+                ax.step(
+                    x,
+                    _reach_curve(match, grid),
+                    where="post",
+                    color=color,
+                    ls="--",
+                    label=f"{name}: matches {target}",
+                )
+        ax.set(
+            xscale="log",
+            ylim=(-0.05, 1.05),
+            title=family,
+            xlabel="budget",
+            ylabel="fraction of seeds",
+        )
+        ax.legend(fontsize=7)
+    fig.suptitle("Reachability: fraction of seeds there by each budget")
+    return fig
+
+
+def _robustness(plt, methods: dict):
+    shifts = sorted({k for s in methods.values() for k in s["objective_robustness"]})
+    fig, axes = _grid(plt, len(shifts), width=5.0)
+    if not shifts:
+        axes[0].set_visible(True)
+        axes[0].text(
+            0.5,
+            0.5,
+            "no shift separates base from a proxy\nin these results",
+            ha="center",
+            va="center",
+            transform=axes[0].transAxes,
+        )
+        axes[0].set_axis_off()
+    keys = ("C", "S", "GMR")
+    names = list(methods)
+    width = 0.8 / len(keys)
+    for ax, shift in zip(axes, shifts, strict=False):
+        for k, key in enumerate(keys):
+            for m, name in enumerate(names):
+                block = methods[name]["objective_robustness"].get(shift)
+                if block is None:
+                    continue
+                x = m + (k - 1) * width
+                mean = block[key]["mean"]
+                ax.bar(
+                    x,
+                    0 if mean is None else mean,
+                    width,
+                    color=f"C{k}",
+                    label=key if m == 0 else None,
+                )
+                dots = [v for v in block[key]["per_seed"] if v is not None]
+                ax.scatter(np.full(len(dots), x), dots, s=8, color="black", zorder=3)
+        ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=7)
+        ax.set(ylim=(0, 1.05), title=shift, ylabel="fraction of trials")
+        ax.legend(fontsize=7)
+    fig.suptitle("Objective robustness: capability C, intended success S, misgeneralization GMR")
+    return fig
+
+
+def _heatmap(plt, methods: dict, families: list[str]):
+    names = list(methods)
+    frac = np.full((len(names), len(families)), np.nan)
+    fig, ax = plt.subplots(figsize=(1.6 * len(families) + 3, 0.6 * len(names) + 2))
+    for i, name in enumerate(names):
+        for j, family in enumerate(families):
+            f = methods[name]["families"].get(family)
+            if f is None or not f["matched"]["measured"]:
+                ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="grey")
+                continue
+            counts, measured = f["matched"]["counts"], f["matched"]["measured"]
+            frac[i, j] = sum(counts.values()) / measured
+            label = "none"
+            if counts:
+                top = max(counts, key=counts.get)
+                label = f"{top}\n{counts[top]}/{measured}"
+            ax.text(j, i, label, ha="center", va="center", fontsize=7)
+    image = ax.imshow(np.ma.masked_invalid(frac), vmin=0, vmax=1, cmap="viridis", alpha=0.6)
+    fig.colorbar(image, ax=ax, label="fraction of seeds matched")
+    ax.set_xticks(range(len(families)), families, rotation=20, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_title("Matched algorithm (most common) per method and family")
+    return fig

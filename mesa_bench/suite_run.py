@@ -1,0 +1,138 @@
+"""``mesa-bench suite run``: a suite's jobs through Hydra's launchers, resumable.
+
+The parent expands the suite into a job list and hands Hydra a sweep over job indices
+(``job=range(0,N)``), so the basic, joblib and submitit launchers run them alike. A job
+whose results file already exists and validates is skipped, which is what makes an
+interrupted suite resume. Each job writes a status file; the parent watches those for the
+progress display, then merges results into one bundle per method, writes the report and
+publishes to the local leaderboard.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from mesa_bench.config import RunConfig
+from mesa_bench.registry import FAMILIES, METHODS, Registry
+from mesa_bench.results import ResultsError, read_results
+from mesa_bench.suite import Job, Suite, get_suite
+from mesa_bench.tracking import TrackingConfig
+
+# Where bundles go once a suite is collected; the leaderboard package registers "local".
+PUBLISHERS: Registry = Registry("publisher", "mesa_bench.publishers")
+
+
+@dataclass
+class SuiteRunConfig:
+    """A suite run (one Hydra job per suite job).
+
+    Attributes:
+        suite: suite name, e.g. ``mesa-v1-quick``.
+        methods: only these methods of the suite (all when empty).
+        job: index into the suite's job list (set by the sweep).
+        task_overrides: family name -> config field overrides applied to that family's
+            runs (``+task_overrides.bandit.horizon=50``).
+        out: output folder.
+        tracking: wandb settings.
+        device: ``auto``, ``cpu`` or ``cuda``.
+    """
+
+    suite: str = "mesa-v1-quick"
+    methods: list[str] = field(default_factory=list)
+    job: int = -1
+    task_overrides: dict[str, Any] = field(default_factory=dict)
+    out: str = "runs"
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    device: str = "auto"
+
+
+def suite_dir(out: str | Path, suite: Suite) -> Path:
+    return Path(out) / suite.name
+
+
+def run_config(cfg: SuiteRunConfig, suite: Suite, job: Job) -> RunConfig:
+    """Returns the single-run config of ``job``."""
+    family_cls = FAMILIES.get(job.family)
+    METHODS.check(job.method)
+    method_cls = METHODS.get(job.method)
+    return RunConfig(
+        task=family_cls.config_class(
+            name=job.family, **{**job.task, **cfg.task_overrides.get(job.family, {})}
+        ),
+        method=method_cls.config_class(name=job.method),
+        seed=job.seed,
+        budget=job.budget,
+        n_eval=suite.n_eval,
+        splits=list(job.splits) or None,
+        out=cfg.out,
+        suite=suite.name,
+        tracking=cfg.tracking,
+        device=cfg.device,
+    )
+
+
+def results_path(cfg: RunConfig) -> Path:
+    return (
+        Path(cfg.out)
+        / cfg.suite
+        / cfg.method.name
+        / cfg.task.name
+        / f"seed{cfg.seed}"
+        / "results.json"
+    )
+
+
+def finished(path: Path) -> bool:
+    """Returns True if ``path`` holds a valid results file (a finished run)."""
+    try:
+        read_results(path)
+    except ResultsError:
+        return False
+    return True
+
+
+def status_path(out: str | Path, suite: Suite, index: int) -> Path:
+    return suite_dir(out, suite) / "status" / f"{index:04d}.json"
+
+
+def write_status(path: Path, job: Job, state: str, **extra) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"job": job.label, "state": state, "time": time.time(), **extra}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(body))
+    tmp.replace(path)
+
+
+def run_job(cfg: SuiteRunConfig) -> str:
+    """Runs (or skips) suite job ``cfg.job``; returns its final state. Never raises."""
+    from mesa_bench import jobs
+
+    suite = get_suite(cfg.suite)
+    job = suite.jobs(cfg.methods or None)[cfg.job]
+    status = status_path(cfg.out, suite, cfg.job)
+    try:
+        rc = run_config(cfg, suite, job)
+        if finished(results_path(rc)):
+            write_status(status, job, "skipped")
+            return "skipped"
+        write_status(status, job, "running", started=time.time())
+        start = time.time()
+        jobs.run(rc)
+        write_status(status, job, "done", seconds=time.time() - start)
+        return "done"
+    except Exception as e:  # one failed run must not stop the others
+        write_status(status, job, "failed", error=f"{type(e).__name__}: {e}")
+        traceback.print_exc(file=sys.stderr)
+        return "failed"
+
+
+def _hydra_job(dict_cfg) -> str:
+    return run_job(OmegaConf.to_object(dict_cfg))

@@ -1,0 +1,239 @@
+"""RL^2: the model's memory semantics, the shared PPO pieces, smoke runs on every rl family,
+same-seed determinism and resuming a killed run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from baselines import ppo
+from baselines.rl2 import RL2, RL2Agent, RL2Config, RL2Net
+from mesa_bench import jobs
+from mesa_bench.api import TrialObs
+from mesa_bench.evaluate import Evaluator
+from mesa_bench.methods import TrainContext
+from mesa_bench.registry import FAMILIES
+from mesa_bench.results import read_results
+
+RL_FAMILIES = [name for name in FAMILIES.names() if FAMILIES.get(name).spec.kind == "rl"]
+
+
+def tiny(**changes) -> RL2Config:
+    """Returns a config small enough for a run of a few seconds."""
+    base = dict(name="rl2", num_envs=8, rollout_steps=16, hidden=16, conv_channels=4, save_every=2)
+    return RL2Config(**{**base, **changes})
+
+
+def train(tmp_path, cfg: RL2Config, budget: int, seed: int = 0, family: str = "bandit", hook=None):
+    fam = FAMILIES.get(family)()
+    evaluator = Evaluator(fam, seed, budget, n_eval=16, splits=["test"], match_trials=8)
+    entry = RL2("rl2", cfg)
+    entry.on_iteration = hook
+    trained = entry.train(fam, evaluator, budget, seed, TrainContext(run_dir=tmp_path))
+    return evaluator.finish(trained.make_method, trained.spent, trained.parameter_count)
+
+
+def numbers(record) -> dict:
+    """The parts of a record that must repeat exactly (everything but wall times)."""
+    out = record.model_dump()
+    out.pop("wall_time_s")
+    for point in out["curve"]:
+        point.pop("wall_time_s")
+    return out
+
+
+# --- the model ---
+
+
+def step_inputs(n: int, start: bool, action: int = 1, reward: float = 1.0) -> ppo.Inputs:
+    x = TrialObs(
+        obs=np.full((n, 1), 0.5, np.float32),
+        prev_action=np.full(n, action),
+        prev_reward=np.full(n, reward, np.float32),
+        done=np.zeros(n, np.float32),
+        trial_start=np.full(n, start),
+    )
+    return ppo.to_inputs(x, torch.device("cpu"))
+
+
+@pytest.fixture
+def net() -> RL2Net:
+    torch.manual_seed(0)
+    return RL2Net(spaces.Box(0, 1, (1,)), 3, tiny(hidden=8))
+
+
+def test_trial_start_forgets_the_state_and_the_last_transition(net):
+    h = torch.randn(2, 8)
+    fresh, _, h_fresh = net.step(step_inputs(2, start=True, action=2), h)
+    zero, _, h_zero = net.step(step_inputs(2, start=True, action=0, reward=0.0), torch.zeros(2, 8))
+    assert torch.equal(fresh, zero) and torch.equal(h_fresh, h_zero)
+    # inside a trial (an episode boundary included) the state carries over
+    kept, _, _ = net.step(step_inputs(2, start=False), h)
+    other, _, _ = net.step(step_inputs(2, start=False), torch.zeros(2, 8))
+    assert not torch.allclose(kept, other)
+
+
+@pytest.mark.parametrize("restart_at", [None, 3])
+def test_sequence_equals_stepping(net, restart_at):
+    # the update's sequence pass (fused, or stepwise when a trial starts mid-rollout)
+    # must reproduce the rollout's step-by-step outputs
+    T, n = 6, 3
+    gen = torch.Generator().manual_seed(1)
+    start = torch.zeros(T, n, dtype=torch.bool)
+    start[0, 0] = True
+    if restart_at is not None:
+        start[restart_at, 1] = True
+    x = ppo.Inputs(
+        obs=torch.rand(T, n, 1, generator=gen),
+        prev_action=torch.randint(0, 3, (T, n), generator=gen),
+        prev_reward=torch.rand(T, n, generator=gen),
+        done=(torch.rand(T, n, generator=gen) < 0.3).float(),
+        start=start,
+    )
+    h0 = torch.randn(n, 8, generator=gen)
+    logits, values = net.sequence(x, h0)
+    h = h0
+    for t in range(T):
+        lt, vt, h = net.step(ppo.Inputs(*(v[t] for v in x)), h)
+        torch.testing.assert_close(logits[t], lt)
+        torch.testing.assert_close(values[t], vt)
+
+
+def test_history_features_are_zero_at_a_trial_start():
+    x = step_inputs(2, start=False, action=2, reward=0.5)
+    assert ppo.history_features(x, 3).tolist() == [[0, 0, 1, 0.5, 0]] * 2
+    assert ppo.history_features(step_inputs(2, start=True), 3).abs().sum() == 0
+
+
+def test_next_inputs_start_a_trial_where_one_ended():
+    x = ppo.next_inputs(
+        obs=np.zeros((2, 1)),
+        action=np.array([3, 4]),
+        reward=np.array([1.0, 1.0]),
+        done=np.array([True, True]),
+        trial_end=np.array([False, True]),
+    )
+    assert x.prev_action.tolist() == [3, 0] and x.prev_reward.tolist() == [1, 0]
+    assert x.done.tolist() == [1, 0] and x.trial_start.tolist() == [False, True]
+
+
+def test_agent_resets_its_memory_per_trial_and_samples_from_its_generator(net):
+    x = TrialObs(
+        obs=np.full((4, 1), 0.1, np.float32),
+        prev_action=np.zeros(4, np.int64),
+        prev_reward=np.zeros(4, np.float32),
+        done=np.zeros(4, np.float32),
+        trial_start=np.ones(4, bool),
+    )
+    runs = []
+    for _ in range(2):
+        agent = RL2Agent(net, np.random.default_rng(5), torch.device("cpu"))
+        agent.reset(4)
+        runs.append([agent.act(x).tolist() for _ in range(5)])
+    assert runs[0] == runs[1]
+    agent.reset(4)
+    probs = agent.action_probs(x)
+    assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1)
+
+
+# --- the shared PPO pieces ---
+
+
+def test_advantages_cut_at_trial_ends_and_run_across_episodes():
+    # two steps, reward 1 each, values 0; a trial ends after step 0 in env 1 only
+    reward = torch.ones(2, 2)
+    value = torch.zeros(2, 2)
+    trial_end = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
+    adv, ret = ppo.advantages(reward, value, torch.tensor([10.0, 10.0]), trial_end, 0.5, 1.0)
+    # env 0: 1 + 0.5 * (1 + 0.5 * 10) = 4; env 1: the trial ends, so just 1
+    assert adv[0].tolist() == [4.0, 1.0] and adv[1].tolist() == [6.0, 6.0]
+    assert torch.equal(ret, adv)
+
+
+def test_value_norm_standardizes_and_inverts():
+    vn = ppo.ValueNorm(0.9)
+    assert vn.stats() == (0.0, 1.0)
+    returns = torch.tensor([70.0, 80.0, 90.0])
+    vn.update(returns)
+    assert vn.stats()[0] == pytest.approx(80.0)
+    assert vn.normalize(returns).std().item() == pytest.approx(1.2247, rel=1e-3)
+    torch.testing.assert_close(vn.denormalize(vn.normalize(returns)), returns)
+
+
+def test_the_last_iteration_never_passes_the_budget():
+    cfg = tiny()
+    assert ppo.rollout_steps(cfg, 0, 1000) == 16
+    assert ppo.rollout_steps(cfg, 960, 1000) == 5  # 40 steps left over 8 envs
+    assert ppo.rollout_steps(cfg, 995, 1000) == 0
+
+
+def test_bad_config_and_device_name_the_field():
+    with pytest.raises(ValueError, match="method.minibatches"):
+        RL2Config(num_envs=2, minibatches=4).check()
+    with pytest.raises(ValueError, match="device must be"):
+        ppo.resolve_device("tpu")
+
+
+# --- training ---
+
+
+@pytest.mark.parametrize("family", RL_FAMILIES)
+def test_tiny_run_on_every_rl_family_writes_a_valid_record(family, run_config, tmp_path):
+    cfg = run_config(task=family, method="rl2", budget=384, n_eval=8)
+    cfg.method = tiny()
+    result = jobs.run(cfg)
+    record = read_results(result.results_path).runs[0]
+    fam = FAMILIES.get(family)()
+    assert record.family == fam.spec.id and record.budget == 384
+    assert set(record.splits) == set(fam.spec.splits[1:])
+    assert [c.budget for c in record.curve][-1] == 384
+    assert record.parameter_count > 0
+    assert (jobs.run_dir(cfg, fam) / ppo.STATE_FILE).exists()
+
+
+def test_same_seed_gives_the_same_numbers(tmp_path):
+    a = train(tmp_path / "a", tiny(), 512, seed=3)
+    b = train(tmp_path / "b", tiny(), 512, seed=3)
+    c = train(tmp_path / "c", tiny(), 512, seed=4)
+    assert numbers(a) == numbers(b)
+    assert a.splits["test"].performance != c.splits["test"].performance
+
+
+def test_a_killed_run_resumes_to_the_uninterrupted_numbers(tmp_path):
+    class Killed(Exception):
+        pass
+
+    def kill_at_3(iteration: int) -> None:
+        if iteration == 3:
+            raise Killed
+
+    budget = 8 * 16 * 5  # 5 iterations, saved after 2 and 4
+    uninterrupted = train(tmp_path / "whole", tiny(), budget)
+    with pytest.raises(Killed):
+        train(tmp_path / "killed", tiny(), budget, hook=kill_at_3)
+    done = []
+    resumed = train(tmp_path / "killed", tiny(), budget, hook=done.append)
+    assert done == [3, 4, 5]  # it went on from the state saved after iteration 2
+    assert numbers(resumed) == numbers(uninterrupted)
+    assert len(resumed.curve) > 2  # checkpoints from before and after the restart
+
+
+def test_a_saved_run_with_another_config_is_refused(tmp_path):
+    train(tmp_path, tiny(), 256)
+    with pytest.raises(ValueError, match="another method"):
+        train(tmp_path, dataclasses.replace(tiny(), lr=3e-4), 256)
+
+
+def test_learns_the_best_fixed_arm_when_means_never_change(tmp_path):
+    # at diversity 0 the arm means are fixed, so the best arm is the same in every trial:
+    # a short run must beat random clearly (Thompson, which explores, scores 1)
+    fam = FAMILIES.get("bandit")(FAMILIES.get("bandit").config_class(diversity=0.0))
+    cfg = tiny(num_envs=32, rollout_steps=50, hidden=32)
+    evaluator = Evaluator(fam, 0, 40_000, n_eval=64, splits=["test"], match_trials=0)
+    trained = RL2("rl2", cfg).train(fam, evaluator, 40_000, 0, TrainContext(run_dir=tmp_path))
+    assert evaluator.curve[-1].score > 0.5
+    assert trained.spent == 40_000 - 40_000 % (32 * 50)

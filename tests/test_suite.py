@@ -1,0 +1,107 @@
+"""``mesa-bench suite run`` end to end, through Hydra's joblib and submitit launchers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mesa_bench.results import read_results
+from mesa_bench.suite import get_suite
+
+EXE = Path(sys.executable).parent / "mesa-bench"
+SUITE = "mesa-v1-smoke"
+METHOD = "reference/random"  # in both smoke families; trains nothing, so the test is quick
+
+
+def suite_cmd(out: Path, *extra: str) -> list[str]:
+    return [
+        str(EXE), "suite", "run", f"suite={SUITE}", f"method={METHOD}", f"out={out}",
+        "tracking.mode=offline", *extra, "--multirun",
+    ]  # fmt: skip
+
+
+def run(cmd, env):
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture
+def env(wandb_env):
+    return {**os.environ}
+
+
+def expected_results(out: Path) -> list[Path]:
+    jobs = get_suite(SUITE).jobs([METHOD])
+    return [out / SUITE / j.method / j.family / f"seed{j.seed}" / "results.json" for j in jobs]
+
+
+def check_outputs(out: Path) -> None:
+    paths = expected_results(out)
+    assert len(paths) == 4  # two families x two seeds
+    for p in paths:
+        assert read_results(p).runs[0].seed in (0, 1)
+    bundle = read_results(out / SUITE / "bundles" / "reference-random.json")
+    assert sorted((r.family, r.seed) for r in bundle.runs) == sorted(
+        (read_results(p).runs[0].family, read_results(p).runs[0].seed) for p in paths
+    )
+    report = out / SUITE / "report"
+    assert json.loads((report / "metrics.json").read_text())
+    assert list(report.glob("*.png"))
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+        ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"],
+    ],
+    ids=["joblib", "submitit_local"],
+)
+def test_suite_runs_on_a_launcher(tmp_path, env, launcher):
+    done = run(suite_cmd(tmp_path, *launcher), env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    check_outputs(tmp_path)
+    assert "leaderboard" in done.stdout
+
+
+def test_interrupted_suite_resumes_and_skips_finished_runs(tmp_path, env):
+    proc = subprocess.Popen(
+        suite_cmd(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    first = expected_results(tmp_path)[0]
+    deadline = time.time() + 300
+    while not first.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert first.exists()
+    before = first.stat().st_mtime_ns
+    done = run(suite_cmd(tmp_path), env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert first.stat().st_mtime_ns == before  # not run again
+    status = json.loads((tmp_path / SUITE / "status" / "0000.json").read_text())
+    assert status["state"] == "skipped"
+    check_outputs(tmp_path)
+
+
+def test_a_failed_run_is_reported_and_the_others_finish(tmp_path, env):
+    done = run(suite_cmd(tmp_path, "+task_overrides.bandit.horizon=0"), env)
+    assert done.returncode != 0
+    assert "FAILED reference/random on bandit" in done.stderr
+    assert "task.horizon must be at least 1" in done.stderr
+    maze = [p for p in expected_results(tmp_path) if "/maze/" in str(p)]
+    assert maze and all(read_results(p) for p in maze)
+
+
+def test_unknown_suite_and_method_are_refused(tmp_path, env):
+    bad = run([str(EXE), "suite", "run", "suite=mesa-v1-quik", f"out={tmp_path}"], env)
+    assert bad.returncode == 2 and "did you mean 'mesa-v1-quick'" in bad.stderr
+    bad = run([str(EXE), "suite", "run", f"suite={SUITE}", "method=rl3", f"out={tmp_path}"], env)
+    assert bad.returncode == 2 and "has no method 'rl3'" in bad.stderr
