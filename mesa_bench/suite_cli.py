@@ -20,6 +20,7 @@ from mesa_bench.suite_run import (
     status_path,
     suite_dir,
 )
+from mesa_bench.tracking import Tracker, TrackingConfig
 
 
 def split_overrides(args: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -65,7 +66,17 @@ def cmd_run(args: list[str]) -> int:
         sys.argv = saved
         stop.set()
         monitor.join()
-    return report_and_collect(out, suite, methods)
+    return report_and_collect(out, suite, methods, tracking_from(rest))
+
+
+def tracking_from(overrides: list[str]) -> TrackingConfig:
+    """Returns the tracking config that ``tracking.*=`` overrides describe."""
+    cfg = TrackingConfig()
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.startswith("tracking.") and hasattr(cfg, key.split(".", 1)[1]):
+            setattr(cfg, key.split(".", 1)[1], None if value == "null" else value)
+    return cfg
 
 
 def job_states(out: str, suite: Suite, n: int) -> dict[int, dict]:
@@ -100,8 +111,9 @@ def watch(out: str, suite: Suite, n: int, stop: threading.Event) -> None:
                 description=f"{suite.name}: {done} done, {running} running, {failed} failed, "
                 f"~{eta / 60:.1f} min left",
             )
-            if stop.wait(1.0):
-                break
+            if stop.is_set():
+                break  # after one last update, so the display ends on the final counts
+            stop.wait(1.0)
 
 
 def collect(out: str, suite: Suite, methods: list[str]) -> dict[str, Path]:
@@ -129,8 +141,38 @@ def collect(out: str, suite: Suite, methods: list[str]) -> dict[str, Path]:
     return bundles
 
 
-def report_and_collect(out: str, suite: Suite, methods: list[str], publish: bool = True) -> int:
+def mirror(
+    out: str, suite: Suite, bundles: dict[str, Path], report: Path, tracking: TrackingConfig
+) -> None:
+    """Logs the bundles and the report to wandb as artifacts of one ``collect`` run."""
+    tracker = Tracker(
+        tracking,
+        suite_dir(out, suite),
+        Path(out),
+        name=f"{suite.name}|collect",
+        group=suite.name,
+        job_type="collect",
+        run_config={"suite": suite.name, "version": suite.version, "methods": list(bundles)},
+    )
+    try:
+        for method, path in bundles.items():
+            tracker.log_artifact(path, f"bundle-{suite.name}-{method}", "bundle")
+        tracker.log_artifact(report, f"report-{suite.name}", "report")
+    finally:
+        tracker.finish()
+    if tracker.run_dir is not None:
+        print(f"wandb run: {tracker.run_dir}")
+
+
+def report_and_collect(
+    out: str,
+    suite: Suite,
+    methods: list[str],
+    tracking: TrackingConfig | None = None,
+    publish: bool = True,
+) -> int:
     """Collects bundles, writes the report, publishes; returns non-zero if a job failed."""
+    tracking = tracking or TrackingConfig()
     n = len(suite.jobs(methods or None))
     states = job_states(out, suite, n)
     failed = {i: s for i, s in states.items() if s["state"] == "failed"}
@@ -139,7 +181,9 @@ def report_and_collect(out: str, suite: Suite, methods: list[str], publish: bool
     for method, path in bundles.items():
         print(f"bundle {method}: {path}")
     if bundles:
-        print(f"report: {write_report(list(bundles.values()), suite_dir(out, suite) / 'report')}")
+        report = write_report(list(bundles.values()), suite_dir(out, suite) / "report")
+        print(f"report: {report}")
+        mirror(out, suite, bundles, report, tracking)
         if publish:
             for name in PUBLISHERS.names():
                 where = PUBLISHERS.get(name)(list(bundles.values()), suite_dir(out, suite))
@@ -152,18 +196,19 @@ def report_and_collect(out: str, suite: Suite, methods: list[str], publish: bool
 
 
 def write_report(paths: list[Path], out: Path) -> Path:
-    """Writes the metrics report of ``paths`` to ``out``; returns the folder."""
-    from mesa_bench.report import write_report as report
+    """Writes the metrics report of the bundles at ``paths`` to ``out``; returns the folder."""
+    from mesa_bench import report
+    from mesa_bench.results import read_results
 
-    report(paths, out)
-    return out
+    files = [read_results(p) for p in paths]
+    return report.write_report(report.build_report(files, [str(p) for p in paths]), files, out)
 
 
 def cmd_collect(args: list[str]) -> int:
-    ours, _ = split_overrides(args)
+    ours, rest = split_overrides(args)
     suite = get_suite(ours.get("suite", "mesa-v1-quick"))
     methods = [m for m in ours.get("method", "").split(",") if m]
-    return report_and_collect(ours.get("out", "runs"), suite, methods)
+    return report_and_collect(ours.get("out", "runs"), suite, methods, tracking_from(rest))
 
 
 def cmd_list(args: list[str]) -> int:

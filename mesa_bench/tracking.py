@@ -84,10 +84,17 @@ class Tracker:
 
     def log_results(self, path: Path, name: str) -> None:
         """Logs the results file at ``path`` as an artifact ``name``."""
+        self.log_artifact(path, name, "results")
+
+    def log_artifact(self, path: Path, name: str, kind: str) -> None:
+        """Logs a file or a whole folder at ``path`` as an artifact of type ``kind``."""
         import wandb
 
-        artifact = wandb.Artifact(_artifact_name(name), type="results")
-        artifact.add_file(str(path))
+        artifact = wandb.Artifact(_artifact_name(name), type=kind)
+        if Path(path).is_dir():
+            artifact.add_dir(str(path))
+        else:
+            artifact.add_file(str(path))
         self.run.log_artifact(artifact)
 
     def summary(self, values: dict[str, Any]) -> None:

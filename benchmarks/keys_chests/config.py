@@ -27,4 +27,4 @@ class KeysChestsConfig(FamilyConfig):
     chests: int = 6
     many_keys_keys: int = 6
     many_keys_chests: int = 2
-    step_limit: int = 40
+    step_limit: int = 30

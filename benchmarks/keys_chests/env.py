@@ -74,7 +74,7 @@ class KeysChestsVectorEnv(TaskVectorEnv):
 
     ## Episode end
     Terminates when no reward is left to get: every chest is open, or no key is held or
-    lying on the floor. Truncated after ``step_limit`` (40) steps. Autoreset in the same
+    lying on the floor. Truncated after ``step_limit`` (30) steps. Autoreset in the same
     step.
 
     ## Task distribution
@@ -102,7 +102,7 @@ class KeysChestsVectorEnv(TaskVectorEnv):
         tasks: KeysChestsTasks | None = None,
         sampler: TaskSampler | None = None,
         size: int = 7,
-        step_limit: int = 40,
+        step_limit: int = 30,
     ):
         size = tasks.size if tasks is not None else size
         self.size = size
@@ -207,7 +207,7 @@ def make_vector_env(
     chests: int = 6,
     many_keys_keys: int = 6,
     many_keys_chests: int = 2,
-    step_limit: int = 40,
+    step_limit: int = 30,
     diversity: float = 0.0,
 ) -> KeysChestsVectorEnv:
     """Returns the self-sampling vector env (``gymnasium.make_vec`` entry point)."""

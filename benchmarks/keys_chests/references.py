@@ -25,14 +25,27 @@ def read(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return flat[:, AGENT].argmax(axis=1), flat[:, KEY], flat[:, CHEST], flat[:, INVENTORY].sum(1)
 
 
-def step_toward(agent: np.ndarray, target: np.ndarray, size: int) -> np.ndarray:
-    """Returns the move from ``agent`` toward ``target`` (flat cells, shape ``(n,)``):
-    along the axis with the larger gap, rows first on a tie."""
+def step_toward(
+    agent: np.ndarray, target: np.ndarray, avoid: np.ndarray, size: int
+) -> np.ndarray:
+    """Returns a move from ``agent`` toward ``target`` (flat cells, shape ``(n,)``).
+
+    Along the axis with the larger gap (rows on a tie), unless that move lands on an
+    ``avoid`` cell (mask ``(n, G*G)``) and the move along the other axis, which shortens
+    the path as much, does not.
+    """
     r, c = np.divmod(agent, size)
     tr, tc = np.divmod(target, size)
     dr, dc = tr - r, tc - c
-    vertical = (np.abs(dr) >= np.abs(dc)) & (dr != 0)
-    return np.where(vertical, np.where(dr < 0, UP, DOWN), np.where(dc > 0, RIGHT, LEFT))
+    vertical = np.where(dr < 0, UP, DOWN)
+    horizontal = np.where(dc > 0, RIGHT, LEFT)
+    rows = np.arange(agent.size)
+    bad_v = avoid[rows, np.clip(r + np.sign(dr), 0, size - 1) * size + c]
+    bad_h = avoid[rows, r * size + np.clip(c + np.sign(dc), 0, size - 1)]
+    prefer_v = np.abs(dr) >= np.abs(dc)
+    prefer_v = np.where(prefer_v & bad_v & ~bad_h & (dc != 0), False, prefer_v)
+    prefer_v = np.where(~prefer_v & bad_h & ~bad_v & (dr != 0), True, prefer_v)
+    return np.where((prefer_v & (dr != 0)) | (dc == 0), vertical, horizontal)
 
 
 def nearest(agent: np.ndarray, wanted: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,29 +66,30 @@ class ItemSeeker(RLReference):
         pass
 
     @abstractmethod
-    def wanted(self, keys, chests, inventory) -> tuple[np.ndarray, np.ndarray]:
-        """Returns the first- and second-choice target masks ``(n, G*G)``."""
+    def wanted(self, keys, chests, inventory) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Returns first- and second-choice target masks and cells to avoid, ``(n, G*G)``."""
 
     def policy(self, obs: TrialObs) -> np.ndarray:
         size = obs.obs.shape[-1]
         agent, keys, chests, inventory = read(obs.obs)
-        first, second = self.wanted(keys, chests, inventory)
+        first, second, avoid = self.wanted(keys, chests, inventory)
         target, found = nearest(agent, first, size)
         fallback, _ = nearest(agent, second, size)
-        action = step_toward(agent, np.where(found, target, fallback), size)
+        action = step_toward(agent, np.where(found, target, fallback), avoid, size)
         return np.eye(N_ACTIONS)[action]
 
 
 class Planner(ItemSeeker):
     """Greedy nearest useful item (score 1): a key while fewer are held than chests are
-    left, a chest while a key is held; whichever such item is nearest."""
+    left, a chest while a key is held; whichever such item is nearest. Keys it does not
+    need are stepped around where a path as short allows it (it has no use for them)."""
 
     name = "reference/planner"
 
     def wanted(self, keys, chests, inventory):
-        need_keys = chests.sum(axis=1) > inventory
-        useful = (keys & need_keys[:, None]) | (chests & (inventory > 0)[:, None])
-        return useful, useful
+        need_keys = (chests.sum(axis=1) > inventory)[:, None]
+        useful = (keys & need_keys) | (chests & (inventory > 0)[:, None])
+        return useful, useful, keys & ~need_keys
 
 
 class GreedyKeys(ItemSeeker):
@@ -84,7 +98,7 @@ class GreedyKeys(ItemSeeker):
     name = "reference/greedy-keys"
 
     def wanted(self, keys, chests, inventory):
-        return keys, chests & (inventory > 0)[:, None]
+        return keys, chests & (inventory > 0)[:, None], np.zeros_like(keys)
 
 
 class RandomMove(RLReference):

@@ -1,0 +1,50 @@
+"""Scoring: the table numbers are recomputed from raw per-seed numbers, on known answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from leaderboard.scoring import entry_metrics, headline, rescored
+
+
+def test_score_iqm_known_answer(results_factory):
+    # per-run scores are exactly 0.70, 0.72, 0.74 in each of two families; the IQM of the
+    # six pooled scores drops one from each end: mean(0.70, 0.72, 0.72, 0.74) = 0.72
+    h = headline(entry_metrics(results_factory(skill=0.70)))
+    assert h.score_iqm == pytest.approx(0.72)
+    assert h.score_low <= 0.72 <= h.score_high
+    assert 0.70 - 1e-9 <= h.score_low and h.score_high <= 0.74 + 1e-9
+    assert (h.seeds, h.families, h.runs) == (3, 2, 6)
+
+
+def test_submitted_checkpoint_scores_are_ignored(results_factory):
+    results = results_factory(skill=0.70)
+    assert all(c.score == 999.0 for r in results.runs for c in r.curve)
+    summary = entry_metrics(results)
+    curve = summary["families"]["bandit-v1"]["curve"]["iqm"]
+    assert max(curve) == pytest.approx(0.72)  # the last checkpoint equals the final score
+    # 999 would make every seed competent at the first checkpoint; recomputed, none is
+    assert headline(summary).reachability == 0.0
+    again = rescored(results)
+    assert [c.score for c in again.runs[0].curve][-1] == pytest.approx(0.70)
+
+
+def test_reachability_counts_competent_seeds(results_factory):
+    h = headline(entry_metrics(results_factory(skill=0.78)))
+    # seed scores 0.78, 0.80, 0.82: two of three reach tau = 0.8 in both families
+    assert h.reachability == pytest.approx(2 / 3)
+
+
+def test_algorithmic_range_from_matches(results_factory):
+    assert headline(entry_metrics(results_factory())).algorithmic_range is None
+    summary = entry_metrics(results_factory(matched="good"))
+    assert headline(summary).algorithmic_range == 2
+    assert summary["algorithmic_range"]["algorithms"] == ["bandit-v1/good", "maze-v1/good"]
+
+
+def test_objective_robustness_only_on_separating_shifts(results_factory):
+    assert headline(entry_metrics(results_factory(families=("bandit-v1",)))).objective_robustness is None
+    summary = entry_metrics(results_factory())
+    stats = summary["objective_robustness"]["maze-v1/goal-anywhere"]
+    per_seed = [v for v in stats["OR"]["per_seed"] if v is not None]
+    assert headline(summary).objective_robustness == pytest.approx(sum(per_seed) / len(per_seed))
