@@ -514,12 +514,12 @@ def save_state(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     evaluator: Evaluator,
-    print_: dict[str, Any],
+    stamp: dict[str, Any],
 ) -> None:
     """Writes the trainer's state to ``path`` atomically (a kill never leaves half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "fingerprint": print_,
+        "fingerprint": stamp,
         "iteration": state.iteration,
         "spent": state.spent,
         "rng": state.rng.bit_generator.state,
@@ -540,7 +540,7 @@ def load_state(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     evaluator: Evaluator,
-    print_: dict[str, Any],
+    stamp: dict[str, Any],
 ) -> bool:
     """Restores a state saved by ``save_state`` if ``path`` exists; returns whether it did.
 
@@ -549,8 +549,8 @@ def load_state(
     if not path.exists():
         return False
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload["fingerprint"] != print_:
-        diff = sorted(k for k in print_ if payload["fingerprint"].get(k) != print_[k])
+    if payload["fingerprint"] != stamp:
+        diff = sorted(k for k in stamp if payload["fingerprint"].get(k) != stamp[k])
         raise ValueError(
             f"{path} was saved by a run with another {', '.join(diff)}; delete it to start "
             "afresh or choose another out="

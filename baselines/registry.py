@@ -7,4 +7,8 @@ when it is asked for.
 METHODS: dict[str, str] = {
     "rl2": "baselines.rl2:RL2",
     "memoryless": "baselines.memoryless:Memoryless",
+    "lstm-optimizer": "baselines.lstm_optimizer:LSTMOptimizer",
+    "l2l-learnable-optimizer": "baselines.l2l_learnable_optimizer:L2LLearnableOptimizer",
+    "maml": "baselines.maml:MAML",
+    "meta-sgd": "baselines.maml:MetaSGD",
 }

@@ -143,8 +143,8 @@ class RL2(MethodEntry):
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
         rng = seeding.generator(seeding.stream(seed, "ppo", "rng"))
         state = ppo.TrainState(0, 0, rng, ppo.ValueNorm(cfg.value_norm_decay))
-        path, print_ = ctx.run_dir / ppo.STATE_FILE, ppo.fingerprint(cfg, family, budget, seed)
-        ppo.load_state(path, state, net, optimizer, evaluator, print_)
+        path, stamp = ctx.run_dir / ppo.STATE_FILE, ppo.fingerprint(cfg, family, budget, seed)
+        ppo.load_state(path, state, net, optimizer, evaluator, stamp)
         spent_at_start = state.spent
 
         def make_method(rng: np.random.Generator) -> RL2Agent:
@@ -202,11 +202,11 @@ class RL2(MethodEntry):
             if evaluator.due(state.spent):
                 evaluator.checkpoint(state.spent, make_method)
             if state.iteration % cfg.save_every == 0:
-                ppo.save_state(path, state, net, optimizer, evaluator, print_)
+                ppo.save_state(path, state, net, optimizer, evaluator, stamp)
             if self.on_iteration is not None:
                 self.on_iteration(state.iteration)
 
         ppo.final_checkpoint(evaluator, state.spent, make_method)
-        ppo.save_state(path, state, net, optimizer, evaluator, print_)
+        ppo.save_state(path, state, net, optimizer, evaluator, stamp)
         env.close()
         return Trained(make_method, state.spent, ppo.parameter_count(net))

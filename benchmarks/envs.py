@@ -24,6 +24,10 @@ ENVS = {
         "benchmarks.tabular_mdp.env:make_single_env",
         "benchmarks.tabular_mdp.env:make_vector_env",
     ),
+    "mesa_bench/KeysChests-v1": (
+        "benchmarks.keys_chests.env:make_single_env",
+        "benchmarks.keys_chests.env:make_vector_env",
+    ),
 }
 
 

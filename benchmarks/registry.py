@@ -8,6 +8,7 @@ FAMILIES = {
     "maze": "benchmarks.maze:Maze",
     "bandit-cue": "benchmarks.bandit_cue:BanditCue",
     "tabular-mdp": "benchmarks.tabular_mdp:TabularMDP",
+    "keys-chests": "benchmarks.keys_chests:KeysChests",
     "icl-regression": "benchmarks.icl_regression:ICLRegression",
     "optimizee": "benchmarks.optimizee:Optimizee",
 }
@@ -18,6 +19,7 @@ REFERENCE_METHODS = {
     f"reference/{name}": "mesa_bench.methods:ReferenceMethod"
     for name in ("thompson", "random", "ucb1", "greedy", "bfs", "bfs-corner", "cue-follower")
     + ("psrl", "oracle-vi")  # tabular-mdp
+    + ("planner", "greedy-keys")  # keys-chests
     + ("ridge", "zero", "ols", "gd-k", "lasso", "knn")  # icl-regression
     + ("adam", "sgd", "gd-tuned", "momentum", "rmsprop", "newton")  # optimizee
 }

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import threading
-from contextlib import asynccontextmanager
 from collections import OrderedDict
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,15 +26,15 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
 
-from mesa_bench import __version__
-from mesa_bench.results import ResultsFile, parse_results
 from leaderboard import figures
-from leaderboard.formatting import fmt_ci, fmt_num, fmt_pct, safe_url
 from leaderboard.checks import MAX_BODY_BYTES, EntryError, check_submission
-from leaderboard.scoring import rescored
+from leaderboard.formatting import fmt_ci, fmt_num, fmt_pct, safe_url
 from leaderboard.store import SORT_KEYS, EntryRow, Store, StoreError
 from leaderboard.suites import AD_HOC, RANKED, SUITES
+from mesa_bench import __version__
+from mesa_bench.results import ResultsFile, parse_results
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
@@ -59,6 +59,7 @@ def create_app(store: Store | str | None = None) -> FastAPI:
     """Returns the app over ``store`` (a Store, a database URL or path; None: the default)."""
     if not isinstance(store, Store):
         store = Store(store)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
@@ -76,6 +77,7 @@ def create_app(store: Store | str | None = None) -> FastAPI:
     )
     app.state.store = store
     app.state.results_cache = _ResultsCache(store)
+    app.state.page_cache = _PageCache(store)
     app.state.figure_lock = threading.Lock()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters.update(num=fmt_num, ci=fmt_ci, pct=fmt_pct, safe_url=safe_url)
@@ -99,16 +101,30 @@ def _install_handlers(app: FastAPI) -> None:
     async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "field": None}, status_code=400)
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        if response.headers.get("content-type", "").startswith("text/html") and not (
-            request.url.path.startswith(("/docs", "/redoc"))
-        ):
-            response.headers["Content-Security-Policy"] = CSP
-            response.headers["Referrer-Policy"] = "same-origin"
-        return response
+    app.add_middleware(_SecurityHeaders)
+
+
+class _SecurityHeaders:
+    """ASGI middleware: no MIME sniffing anywhere; no scripts at all on our HTML pages."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        ours = not scope["path"].startswith(("/docs", "/redoc"))
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                if ours and headers.get("content-type", "").startswith("text/html"):
+                    headers["Content-Security-Policy"] = CSP
+                    headers["Referrer-Policy"] = "same-origin"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _not_found(what: str) -> HTTPException:
@@ -123,6 +139,7 @@ def _add_api_routes(app: FastAPI) -> None:
 
     @app.get("/api/v1/entries", tags=["entries"], summary="List entries")
     def list_entries(
+        request: Request,
         suite: str | None = Query(None, description="suite id, or id@version"),
         board: str | None = Query(None, description=f"'{RANKED}' or '{AD_HOC}'"),
         method: str | None = Query(None, description="substring of the method name"),
@@ -130,28 +147,40 @@ def _add_api_routes(app: FastAPI) -> None:
         order: str = Query("desc", pattern="^(asc|desc)$"),
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0),
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """Returns entries, filtered and sorted; metrics are on each entry's own URL."""
-        page = store.list(
-            suite=suite, board=board, method=method, sort=sort, order=order,
-            limit=limit, offset=offset,
-        )
-        return {
-            "total": page.total,
-            "limit": page.limit,
-            "offset": page.offset,
-            "entries": [_with_links(row) for row in page.rows],
-        }
+
+        def make() -> JSONResponse:
+            page = store.list(
+                suite=suite,
+                board=board,
+                method=method,
+                sort=sort,
+                order=order,
+                limit=limit,
+                offset=offset,
+            )
+            # a JSONResponse skips FastAPI's generic encoder, the slowest step of this route
+            return JSONResponse(
+                {
+                    "total": page.total,
+                    "limit": page.limit,
+                    "offset": page.offset,
+                    "entries": [_with_links(row) for row in page.rows],
+                }
+            )
+
+        return app.state.page_cache.get(request, make)
 
     @app.get("/api/v1/entries/{entry_id}", tags=["entries"], summary="Fetch one entry")
-    def get_entry(entry_id: int) -> dict[str, Any]:
+    def get_entry(entry_id: int) -> JSONResponse:
         """Returns an entry with every recomputed metric."""
         row = store.get(entry_id)
         if row is None:
             raise _not_found(f"entry {entry_id}")
         out = _with_links(row)
         out["metrics"] = store.metrics(entry_id)
-        return out
+        return JSONResponse(out)
 
     @app.get(
         "/api/v1/entries/{entry_id}/results",
@@ -287,6 +316,36 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 # --- pages ---------------------------------------------------------------------------
 
 
+class _PageCache:
+    """Rendered table pages and listings, reused until the board's generation changes.
+
+    Every write bumps the generation in the database, so a cached page is never served
+    after a change, whichever process made it; a hit costs one small query.
+    """
+
+    def __init__(self, store: Store, size: int = 256):
+        self.store, self.size = store, size
+        self._items: OrderedDict[str, tuple[int, bytes, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, request: Request, make) -> Response:
+        """Returns the cached response for ``request``'s URL, or ``make()``'s (cached)."""
+        key = request.url.path + "?" + "&".join(sorted(request.url.query.split("&")))
+        generation = self.store.generation()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and hit[0] == generation:
+                self._items.move_to_end(key)
+                return Response(hit[1], media_type=hit[2])
+        response = make()
+        if response.status_code == 200:
+            with self._lock:
+                self._items[key] = (generation, bytes(response.body), response.media_type)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        return response
+
+
 class _ResultsCache:
     """Parsed results of recently viewed entries, checkpoint scores recomputed.
 
@@ -306,6 +365,8 @@ class _ResultsCache:
         text = self.store.results_json(entry_id)
         if text is None:
             return None
+        from leaderboard.scoring import rescored
+
         results = rescored(parse_results(text, f"entry {entry_id}"))
         with self._lock:
             self._items[entry_id] = results
@@ -331,23 +392,33 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
             sort = "score"
         if order not in ("asc", "desc"):
             order = "desc"
-        if not suite and not board:
-            board = RANKED
-        listing = store.list(
-            suite=suite or None, board=board or None, method=method or None, sort=sort,
-            order=order, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
-        )
-        filters = {"suite": suite or "", "board": board or "", "method": method or ""}
-        context = {
-            "page": listing,
-            "page_number": page,
-            "pages": max(1, math.ceil(listing.total / PAGE_SIZE)),
-            "columns": _column_links(filters, sort, order),
-            "filters": filters,
-            "suites": sorted({r.key for r in SUITES.values()}),
-            "link": lambda **kw: _query({**filters, "sort": sort, "order": order, **kw}),
-        }
-        return templates.TemplateResponse(request, "index.html", context)
+        if not board:
+            # the default view: suite entries (ad-hoc runs have their own board)
+            board = "all" if suite else RANKED
+
+        def make() -> HTMLResponse:
+            listing = store.list(
+                suite=suite or None,
+                board=None if board == "all" else board,
+                method=method or None,
+                sort=sort,
+                order=order,
+                limit=PAGE_SIZE,
+                offset=(page - 1) * PAGE_SIZE,
+            )
+            filters = {"suite": suite or "", "board": board, "method": method or ""}
+            context = {
+                "page": listing,
+                "page_number": page,
+                "pages": max(1, math.ceil(listing.total / PAGE_SIZE)),
+                "columns": _column_links(filters, sort, order),
+                "filters": filters,
+                "suites": sorted({r.key for r in SUITES.values()}),
+                "link": lambda **kw: _query({**filters, "sort": sort, "order": order, **kw}),
+            }
+            return templates.TemplateResponse(request, "index.html", context)
+
+        return app.state.page_cache.get(request, make)
 
     @app.get("/entries/{entry_id}", response_class=HTMLResponse, include_in_schema=False)
     def entry_page(request: Request, entry_id: int) -> HTMLResponse:
@@ -399,14 +470,13 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
             with app.state.figure_lock:  # matplotlib's font cache is not thread-safe
                 png = figures.render(name, metrics, results, family or None)
             store.save_figure(entry_id, name, family, png)
-        return Response(png, media_type="image/png",
-                        headers={"Cache-Control": "public, max-age=86400"})
+        return Response(
+            png, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
+        )
 
 
 def _html_not_found(templates: Jinja2Templates, request: Request, what: str) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, "not_found.html", {"what": what}, status_code=404
-    )
+    return templates.TemplateResponse(request, "not_found.html", {"what": what}, status_code=404)
 
 
 def _query(params: dict[str, Any]) -> str:
@@ -458,5 +528,3 @@ def _seed_rows(results: ResultsFile, metrics: dict[str, Any], family: str) -> li
             }
         )
     return rows
-
-

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from mesa_bench.results import ResultsError, ResultsFile, parse_results
 from leaderboard.suites import SUITES, SuiteRule, known_versions, suite_ids
+from mesa_bench.results import ResultsError, ResultsFile, parse_results
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_RUNS = 5000
@@ -117,9 +117,7 @@ def suite_rule(suite_id: str, version: int) -> SuiteRule:
         )
     close = difflib.get_close_matches(suite_id, suite_ids(), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise EntryError(
-        "suite.id", f"unknown suite {suite_id!r}{hint} (known: {_join(suite_ids())})"
-    )
+    raise EntryError("suite.id", f"unknown suite {suite_id!r}{hint} (known: {_join(suite_ids())})")
 
 
 def _check_sizes(results: ResultsFile) -> None:
@@ -127,9 +125,7 @@ def _check_sizes(results: ResultsFile) -> None:
         raise EntryError("runs", f"{len(results.runs)} runs; an entry holds at most {MAX_RUNS}")
     families = {run.family for run in results.runs}
     if len(families) > MAX_FAMILIES:
-        raise EntryError(
-            "runs", f"{len(families)} families; an entry holds at most {MAX_FAMILIES}"
-        )
+        raise EntryError("runs", f"{len(families)} families; an entry holds at most {MAX_FAMILIES}")
 
 
 def _check_run(results: ResultsFile, i: int) -> None:

@@ -140,9 +140,11 @@ def cmd_submit(args) -> int:
     state = "stored as a new entry" if entry["created"] else "already stored (identical content)"
     score = entry["score_iqm"]
     shown = "undefined" if score is None else f"{score:.3f}"
-    print(f"{entry['method']['name']} v{entry['method']['version']} on "
-          f"{entry['suite']['id']}@{entry['suite']['version']}: {state}; "
-          f"normalized score IQM {shown}")
+    print(
+        f"{entry['method']['name']} v{entry['method']['version']} on "
+        f"{entry['suite']['id']}@{entry['suite']['version']}: {state}; "
+        f"normalized score IQM {shown}"
+    )
     print(f"entry: {url}")
     return 0
 

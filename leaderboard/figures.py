@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from mesa_bench.metrics import reachability as reach
-from mesa_bench.metrics.summary import competence_points, match_points
 from mesa_bench.results import ResultsFile
 
 FIGURES = ("curves", "reachability", "robustness")
@@ -113,6 +111,9 @@ def _error_bars(values: list[float], cis: list[list[float | None]]) -> np.ndarra
 
 
 def _reachability(ax, summary: dict[str, Any], results: ResultsFile, families: list[str]) -> None:
+    from mesa_bench.metrics import reachability as reach
+    from mesa_bench.metrics.summary import competence_points
+
     tau = summary["tau"]
     drawn = False
     for fam in families:
@@ -129,8 +130,14 @@ def _reachability(ax, summary: dict[str, Any], results: ResultsFile, families: l
         (line,) = ax.step(grid, frac, where="post", label=f"{fam} competence")
         match = _match_curve(runs, grid, summary["families"][fam])
         if match is not None:
-            ax.step(grid, match[1], where="post", linestyle="--", color=line.get_color(),
-                    label=f"{fam} matches {match[0]}")
+            ax.step(
+                grid,
+                match[1],
+                where="post",
+                linestyle="--",
+                color=line.get_color(),
+                label=f"{fam} matches {match[0]}",
+            )
         drawn = True
     if drawn:
         ax.set_xscale("log")
@@ -142,8 +149,13 @@ def _reachability(ax, summary: dict[str, Any], results: ResultsFile, families: l
         return
     p = [summary["families"][f]["reachability"]["competence"] for f in families]
     values = [x["p"] for x in p]
-    ax.bar(range(len(families)), values, yerr=_error_bars(values, [x["ci"] for x in p]),
-           capsize=3, color="tab:green")
+    ax.bar(
+        range(len(families)),
+        values,
+        yerr=_error_bars(values, [x["ci"] for x in p]),
+        capsize=3,
+        color="tab:green",
+    )
     ax.set_ylim(0, 1.05)
     ax.set_xticks(range(len(families)), families, rotation=20, fontsize=8)
     ax.set_ylabel("fraction of seeds competent")
@@ -157,6 +169,9 @@ def _first(runs, budget: int) -> float:
 
 def _match_curve(runs, grid: np.ndarray, fam_summary: dict[str, Any]):
     """Returns (reference, fraction of seeds matched by each grid budget) or None."""
+    from mesa_bench.metrics import reachability as reach
+    from mesa_bench.metrics.summary import match_points
+
     if not fam_summary["reachability"]["match"]:
         return None
     ref = runs[0].score_reference
@@ -176,8 +191,9 @@ def _robustness(ax, summary: dict[str, Any], families: list[str]) -> None:
     if blocks:
         width = 0.27
         x = np.arange(len(blocks))
-        for k, (key, color) in enumerate((("S", "tab:green"), ("GMR", "tab:red"),
-                                          ("C", "tab:grey"))):
+        for k, (key, color) in enumerate(
+            (("S", "tab:green"), ("GMR", "tab:red"), ("C", "tab:grey"))
+        ):
             values = [b[key]["mean"] if b[key]["mean"] is not None else np.nan for b in blocks]
             ax.bar(x + (k - 1) * width, values, width, label=_LEGEND[key], color=color)
         ax.set_xticks(x, labels, fontsize=7)
@@ -207,5 +223,4 @@ def _base_achievement(ax, summary: dict[str, Any], families: list[str]) -> None:
     ax.set_xticks(range(len(values)), labels, fontsize=7)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("base objective achieved")
-    ax.set_title("base objective by split (no shift separates base from a proxy here)",
-                 fontsize=10)
+    ax.set_title("base objective by split (no shift separates base from a proxy here)", fontsize=10)

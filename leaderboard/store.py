@@ -1,5 +1,8 @@
 """Storage: submitters, entries and cached figures, through SQLAlchemy 2.
 
+Scoring (and with it SciPy) is imported on first use, so a server starts answering reads
+quickly.
+
 SQLite is the embedded default (one file, WAL mode so readers never wait for a writer);
 PostgreSQL works by URL (``postgresql+psycopg://user@host/db``, with the driver
 installed). The schema is created and upgraded by the Alembic migrations shipped in
@@ -36,13 +39,13 @@ from sqlalchemy import (
     event,
     func,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from leaderboard.checks import CheckedEntry, EntryError
-from leaderboard.scoring import SCORING_VERSION, entry_metrics, headline
 
 DEFAULT_DB = "sqlite:///leaderboard.sqlite"
 TOKEN_PREFIX = "mbt_"
@@ -120,6 +123,15 @@ class Figure(Base):
     family: Mapped[str] = mapped_column(String(100), primary_key=True)
     scoring_version: Mapped[str] = mapped_column(String(40))
     png: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class BoardState(Base):
+    """One row: ``generation`` grows with every write, so cached pages know when to renew."""
+
+    __tablename__ = "board_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer)
 
 
 @dataclass(frozen=True)
@@ -265,6 +277,8 @@ class Store:
         existing = self._by_hash(checked.content_hash)
         if existing is not None:
             return existing, False
+        from leaderboard.scoring import SCORING_VERSION, entry_metrics, headline
+
         results = checked.results
         summary = entry_metrics(results)
         h = headline(summary)
@@ -295,6 +309,7 @@ class Store:
         try:
             with self.sessions.begin() as s:
                 s.add(entry)
+                s.execute(_BUMP)
         except IntegrityError:
             # a concurrent identical submission won the race, or the version is taken
             existing = self._by_hash(checked.content_hash)
@@ -312,15 +327,15 @@ class Store:
         )
 
     def _by_hash(self, content_hash: str) -> EntryRow | None:
-        with self.sessions() as s:
-            row = s.execute(_rows().where(Entry.content_hash == content_hash)).first()
-        return _entry_row(row) if row else None
+        with self.engine.connect() as conn:
+            row = conn.execute(ROWS.where(Entry.content_hash == content_hash)).first()
+        return EntryRow(*row) if row else None
 
     def get(self, entry_id: int) -> EntryRow | None:
         """Returns the row of entry ``entry_id``, or None."""
-        with self.sessions() as s:
-            row = s.execute(_rows().where(Entry.id == entry_id)).first()
-        return _entry_row(row) if row else None
+        with self.engine.connect() as conn:
+            row = conn.execute(ROWS.where(Entry.id == entry_id)).first()
+        return EntryRow(*row) if row else None
 
     def metrics(self, entry_id: int) -> dict[str, Any] | None:
         """Returns the recomputed metrics of an entry, or None when there is no such entry."""
@@ -336,10 +351,10 @@ class Store:
 
     def versions(self, method_name: str) -> list[EntryRow]:
         """Returns every entry of method ``method_name`` (all versions, suites), newest first."""
-        query = _rows().where(Entry.method_name == method_name)
-        with self.sessions() as s:
-            rows = s.execute(query.order_by(Entry.created_at.desc(), Entry.id.desc())).all()
-        return [_entry_row(r) for r in rows]
+        query = ROWS.where(Entry.method_name == method_name)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(Entry.created_at.desc(), Entry.id.desc())).all()
+        return [EntryRow(*r) for r in rows]
 
     def count(self) -> int:
         """Returns the number of stored entries."""
@@ -373,26 +388,29 @@ class Store:
         if order not in ("asc", "desc"):
             raise StoreError(f"order must be 'asc' or 'desc', got {order!r}")
         conditions = _filters(suite, board, method)
-        query = _rows().where(*conditions)
+        query = ROWS.where(*conditions)
         for column in _sort_columns(sort):
             column = column.desc() if order == "desc" else column.asc()
             query = query.order_by(column.nulls_last())
         query = query.order_by(Entry.id.desc() if order == "desc" else Entry.id.asc())
-        with self.sessions() as s:
-            rows = s.execute(query.limit(limit).offset(offset)).all()
-            total = s.scalar(select(func.count(Entry.id)).where(*conditions)) or 0
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).all()
+            total = conn.execute(select(func.count(Entry.id)).where(*conditions)).scalar() or 0
         filters = {"suite": suite, "board": board, "method": method}
-        return Page([_entry_row(r) for r in rows], total, limit, offset, sort, order, filters)
+        return Page([EntryRow(*r) for r in rows], total, limit, offset, sort, order, filters)
 
     def rescore(self) -> int:
         """Recomputes the metrics of entries scored by an older scoring version.
 
         The submitted numbers are never touched; returns the number of entries rescored.
         """
+        from leaderboard.scoring import SCORING_VERSION, entry_metrics, headline
         from mesa_bench.results import parse_results
 
         with self.sessions() as s:
-            stale = list(s.scalars(select(Entry.id).where(Entry.scoring_version != SCORING_VERSION)))
+            stale = list(
+                s.scalars(select(Entry.id).where(Entry.scoring_version != SCORING_VERSION))
+            )
         for entry_id in stale:
             summary = entry_metrics(parse_results(self.results_json(entry_id)))
             h = headline(summary)
@@ -404,12 +422,20 @@ class Store:
                 entry.objective_robustness = h.objective_robustness
                 entry.metrics_json = json.dumps(summary, allow_nan=False)
                 entry.scoring_version = SCORING_VERSION
+                s.execute(_BUMP)
         return len(stale)
+
+    def generation(self) -> int:
+        """Returns the write counter: any change to the entries makes it grow."""
+        with self.engine.connect() as conn:
+            return conn.execute(_GENERATION).scalar_one()
 
     # --- figures ----------------------------------------------------------------------
 
     def figure(self, entry_id: int, name: str, family: str = "") -> bytes | None:
         """Returns a cached figure, or None when it was not rendered yet."""
+        from leaderboard.scoring import SCORING_VERSION
+
         with self.sessions() as s:
             return s.scalar(
                 select(Figure.png).where(
@@ -422,10 +448,19 @@ class Store:
 
     def save_figure(self, entry_id: int, name: str, family: str, png: bytes) -> None:
         """Caches a rendered figure (a concurrent render of the same one is harmless)."""
+        from leaderboard.scoring import SCORING_VERSION
+
         try:
             with self.sessions.begin() as s:
-                s.merge(Figure(entry_id=entry_id, name=name, family=family,
-                               scoring_version=SCORING_VERSION, png=png))
+                s.merge(
+                    Figure(
+                        entry_id=entry_id,
+                        name=name,
+                        family=family,
+                        scoring_version=SCORING_VERSION,
+                        png=png,
+                    )
+                )
         except IntegrityError:
             pass
 
@@ -461,33 +496,32 @@ def _engine(url: str) -> Engine:
     return engine
 
 
-def _rows():
-    return select(
-        Entry.id,
-        Entry.content_hash,
-        Entry.suite_id,
-        Entry.suite_version,
-        Entry.board,
-        Entry.method_name,
-        Entry.method_version,
-        Entry.description,
-        Entry.code_url,
-        Submitter.name.label("submitter"),
-        Entry.created_at,
-        Entry.families,
-        Entry.runs,
-        Entry.seeds,
-        Entry.score_iqm,
-        Entry.score_low,
-        Entry.score_high,
-        Entry.reachability,
-        Entry.algorithmic_range,
-        Entry.objective_robustness,
-    ).join(Submitter, Submitter.id == Entry.submitter_id)
+_BUMP = update(BoardState).where(BoardState.id == 1).values(generation=BoardState.generation + 1)
+_GENERATION = select(BoardState.generation).where(BoardState.id == 1)
 
-
-def _entry_row(row) -> EntryRow:
-    return EntryRow(**row._asdict())
+# The columns of EntryRow, in its field order (rows are built positionally: it is fast).
+ROWS = select(
+    Entry.id,
+    Entry.content_hash,
+    Entry.suite_id,
+    Entry.suite_version,
+    Entry.board,
+    Entry.method_name,
+    Entry.method_version,
+    Entry.description,
+    Entry.code_url,
+    Submitter.name.label("submitter"),
+    Entry.created_at,
+    Entry.families,
+    Entry.runs,
+    Entry.seeds,
+    Entry.score_iqm,
+    Entry.score_low,
+    Entry.score_high,
+    Entry.reachability,
+    Entry.algorithmic_range,
+    Entry.objective_robustness,
+).join(Submitter, Submitter.id == Entry.submitter_id)
 
 
 def _filters(suite: str | None, board: str | None, method: str | None) -> list:

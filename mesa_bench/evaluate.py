@@ -15,7 +15,7 @@ import numpy as np
 
 from mesa_bench import seeding
 from mesa_bench.api import Method, SplitOutcome, TaskFamily
-from mesa_bench.matching import DEFAULT_MATCH_TRIALS, MATCH_SPLIT, Matcher
+from mesa_bench.matching import DEFAULT_MATCH_TRIALS, MATCH_SPLIT, Matcher, behavior_record
 from mesa_bench.metrics.score import normalized_score
 from mesa_bench.results import Checkpoint, RunRecord, SplitRecord
 
@@ -144,6 +144,7 @@ class Evaluator:
         budget = self.budget if spent is None else spent
         records = {split: self._split_record(split, make_method, budget) for split in splits}
         match = self._matcher.record() if self._matcher is not None else None
+        behavior = {split: self._behavior(split, make_method) for split in splits}
         return RunRecord(
             family=self.spec.id,
             seed=self.seed,
@@ -156,6 +157,7 @@ class Evaluator:
             curve=list(self.curve),
             splits=records,
             matches={} if match is None else {MATCH_SPLIT: match},
+            behavior={k: v for k, v in behavior.items() if v is not None},
         )
 
     def _split_record(self, split: str, make_method: MethodFactory, budget: int) -> SplitRecord:
@@ -184,6 +186,14 @@ class Evaluator:
         if budget is None or split != MATCH_SPLIT or self._matcher is None:
             return run(make_method)
         return self._matcher.run(budget, make_method, run)
+
+    def _behavior(self, split: str, make_method: MethodFactory):
+        """Returns the behavioral objective on ``split`` (None where not measurable)."""
+        if self.match_trials <= 0:
+            return None
+        return behavior_record(
+            self.family, make_method, split, self.match_trials, self.seed, self.eval_seed
+        )
 
     def _signed(self, performance: np.ndarray) -> np.ndarray:
         perf = np.asarray(performance, float)

@@ -45,7 +45,7 @@ from mesa_bench.metrics.match import (
     sensitivity_cosine,
     update_cosine,
 )
-from mesa_bench.results import MatchPoint, MatchRecord
+from mesa_bench.results import BehaviorRecord, MatchPoint, MatchRecord
 
 MethodFactory = Callable[[np.random.Generator], Method]
 SplitRunner = Callable[[MethodFactory], SplitOutcome]
@@ -56,7 +56,9 @@ CALIBRATION_SEED = 0  # references' own draws during calibration; a family const
 DISTANCE_CAP = 1e12  # infinite distances (e.g. to the all-zero predictor) are stored as this
 SENSITIVITY_POSITIONS = 4  # query positions at which d f / d x_query is measured
 SENSITIVITY_STEP = 1e-2
+SENSITIVITY_PROMPTS = 16  # prompts whose sensitivities are measured (2 d per position each)
 _EPS_CACHE: dict[tuple, dict[str, float]] = {}
+_REFERENCE_OUTPUTS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
 class MatchUnavailable(Exception):
@@ -82,6 +84,7 @@ class HistoryRecorder(Method):
         self.privileged = True
         self.tasks: Any = None
         self.steps: list[TrialObs] = []
+        self.actions: list[np.ndarray] = []
         self.batch: Any = None
         self.preds: np.ndarray | None = None
         self.states: list[Any] = []
@@ -91,11 +94,13 @@ class HistoryRecorder(Method):
         self.inner.reset(batch, tasks if self.inner.privileged else None)
         if tasks is not None and self.tasks is None:
             self.tasks = take_tasks(tasks, self.rows)
-        self.steps = []
+        self.steps, self.actions = [], []
 
     def act(self, obs: TrialObs) -> np.ndarray:
         self.steps.append(take_obs(obs, self.rows))
-        return self.inner.act(obs)
+        action = self.inner.act(obs)
+        self.actions.append(np.array(action[: self.rows]))
+        return action
 
     def predict(self, batch: Any) -> Any:
         preds = self.inner.predict(batch)
@@ -251,21 +256,38 @@ def input_sensitivity(
 
 
 def sequence_comparison(
-    method: Method, references: dict[str, Method], rec: HistoryRecorder
+    method: Method, references: dict[str, Method], rec: HistoryRecorder, cache_key: tuple
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Returns (prediction distance, sensitivity cosine) per reference on the prompts."""
+    """Returns (prediction distance, sensitivity cosine) per reference on the prompts.
+
+    References are pure functions of the prompts, so their predictions and sensitivities
+    on a given batch are computed once per process (``cache_key`` names the family).
+    """
     if rec.batch is None or rec.preds is None:
         raise MatchUnavailable(f"{method.name} made no predictions")
-    positions = query_positions(rec.preds.shape[1])
+    key = (*cache_key, _fingerprint(rec.batch))
     own = rec.preds[:, 1:]  # position 0 has no example in context: every method is a prior
-    own_grad = input_sensitivity(method, rec.batch, positions, rec.tasks)
+    own_grad = sequence_outputs(method, rec.batch, rec.tasks)[1]
     distance, similarity = {}, {}
     for name, ref in references.items():
-        ref_preds = predictions(ref, rec.batch, rec.tasks)[:, 1:]
-        distance[name] = prediction_distance(own, ref_preds)
-        ref_grad = input_sensitivity(ref, rec.batch, positions, rec.tasks)
+        if (*key, name) not in _REFERENCE_OUTPUTS:
+            _REFERENCE_OUTPUTS[(*key, name)] = sequence_outputs(ref, rec.batch, rec.tasks)
+        ref_preds, ref_grad = _REFERENCE_OUTPUTS[(*key, name)]
+        distance[name] = prediction_distance(own, ref_preds[:, 1:])
         similarity[name] = sensitivity_cosine(own_grad, ref_grad)
     return distance, similarity
+
+
+def sequence_outputs(method: Method, batch: Any, tasks: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Returns predictions ``(B, n)`` and sensitivities on the first prompts of ``batch``."""
+    positions = query_positions(batch.ys.shape[1])
+    few = batch.take(slice(0, SENSITIVITY_PROMPTS))
+    grads = input_sensitivity(method, few, positions, take_tasks(tasks, SENSITIVITY_PROMPTS))
+    return predictions(method, batch, tasks), grads
+
+
+def _fingerprint(batch: Any) -> int:
+    return hash((_numpy(batch.xs).tobytes(), _numpy(batch.ys).tobytes()))
 
 
 # --- optimization --------------------------------------------------------------------
@@ -360,7 +382,8 @@ class Matcher:
             return optimization_comparison(references, rec)
         method = make_method(seeding.generator(seeding.stream(self.run_seed, "match", "self")))
         if kind == "sequence":
-            return sequence_comparison(method, references, rec)
+            key = (self.family.spec.id, repr(self.family.config))
+            return sequence_comparison(method, references, rec, key)
         return rl_comparison(method, references, rec, _episodes(self.family))
 
     def _add(self, budget: int, rec: HistoryRecorder, make_method: MethodFactory) -> None:
@@ -424,3 +447,77 @@ def reference_distances(
             raise RuntimeError(f"cannot calibrate {family.spec.id}: {matcher.disabled}")
         d[i] = [matcher.points[0].distance[n] for n in names]
     return names, d
+
+
+# --- behavioral objective ------------------------------------------------------------
+
+
+def supports_behavior(family: TaskFamily) -> bool:
+    """Returns True where the family exposes a model of its candidate objectives.
+
+    A family opts in with either
+    ``behavior_model(tasks, split) -> TabularModel`` and ``behavior_state(obs) -> (n,)``
+    (tabular dynamics: soft value iteration per objective), or
+    ``choice_utilities(steps: list[TrialObs]) -> {objective: (T, n, A)}`` (each action's
+    utility at each step under each objective, for bandit-like choices).
+    """
+    tabular = hasattr(family, "behavior_model") and hasattr(family, "behavior_state")
+    return len(family.spec.objectives) >= 2 and (tabular or hasattr(family, "choice_utilities"))
+
+
+def behavior_from_history(family: TaskFamily, rec: HistoryRecorder, split: str) -> dict:
+    """Returns the behavioral objective (``behavioral_objective``'s dict) of recorded steps."""
+    from mesa_bench.metrics.behavioral import (
+        choice_behavioral_objective,
+        tabular_behavioral_objective,
+    )
+
+    trial_episodes = getattr(family, "trial_episodes", None)
+    live = live_mask(rec.steps, trial_episodes(split) if trial_episodes else 1)
+    actions = np.stack(rec.actions)
+    if hasattr(family, "behavior_model"):
+        model = family.behavior_model(rec.tasks, split)
+        states = np.stack([family.behavior_state(x.obs) for x in rec.steps])
+        task = np.broadcast_to(np.arange(live.shape[1]), live.shape)
+        out = tabular_behavioral_objective(model, task[live], states[live], actions[live])
+    else:
+        utilities = family.choice_utilities(rec.steps)
+        out = choice_behavioral_objective(
+            {k: np.asarray(u)[live] for k, u in utilities.items()}, actions[live]
+        )
+    out["n_steps"] = int(live.sum())
+    out["n_trials"] = int(live.shape[1])
+    return out
+
+
+def behavior_record(
+    family: TaskFamily,
+    make_method: MethodFactory,
+    split: str,
+    n_trials: int,
+    run_seed: int,
+    eval_seed: int,
+) -> BehaviorRecord | None:
+    """Runs a fresh method on ``n_trials`` trials of ``split``; returns its behavioral objective.
+
+    None where the family has no objective model (or a single objective).
+    """
+    from mesa_bench.evaluate import run_split  # evaluate imports us
+
+    if not supports_behavior(family):
+        return None
+    recorders: list[HistoryRecorder] = []
+
+    def recording(rng: np.random.Generator) -> Method:
+        recorders.append(HistoryRecorder(make_method(rng), n_trials))
+        return recorders[-1]
+
+    run_split(family, recording, split, n_trials, run_seed, eval_seed)
+    out = behavior_from_history(family, recorders[-1], split)
+    return BehaviorRecord(
+        n_trials=out["n_trials"],
+        n_steps=out["n_steps"],
+        fits=out["fits"],
+        objective=out["objective"],
+        posterior=out["posterior"],
+    )

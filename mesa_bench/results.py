@@ -134,6 +134,33 @@ class MatchRecord(_Model):
         return self
 
 
+class ObjectiveFit(_Model):
+    """One candidate objective's fit to observed behaviour: ML temperature and likelihood."""
+
+    beta: float = Field(gt=0)
+    log_likelihood: float = Field(le=0)
+
+
+class BehaviorRecord(_Model):
+    """Behavioral objective on one split: each candidate's maximized log-likelihood.
+
+    ``objective`` and ``posterior`` are what the writer computed; readers recompute them
+    from ``fits`` (uniform prior).
+    """
+
+    n_trials: int = Field(ge=1)
+    n_steps: int = Field(ge=1)
+    fits: dict[str, ObjectiveFit] = Field(min_length=1)
+    objective: str
+    posterior: dict[str, float]
+
+    @model_validator(mode="after")
+    def _objective_known(self) -> BehaviorRecord:
+        if self.objective not in self.fits:
+            raise ValueError(f"objective {self.objective!r} is not among fits")
+        return self
+
+
 class RunRecord(_Model):
     """One (family, seed) run: its curve, final per-split numbers and match statistics."""
 
@@ -148,6 +175,7 @@ class RunRecord(_Model):
     curve: list[Checkpoint] = Field(default_factory=list)
     splits: dict[str, SplitRecord]
     matches: dict[str, MatchRecord] = Field(default_factory=dict)  # split -> record
+    behavior: dict[str, BehaviorRecord] = Field(default_factory=dict)  # split -> record
 
     @model_validator(mode="after")
     def _references_present(self) -> RunRecord:

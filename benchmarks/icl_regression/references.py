@@ -190,13 +190,11 @@ class NearestNeighbours(SequenceReference):
         return (chosen * valid).sum(-1) / valid.sum(-1).clamp(min=1)
 
 
-def tune_per_position(
-    ref: GradientDescent | Lasso, grid: np.ndarray, batch: SequenceBatch
-) -> torch.Tensor:
+def tune_per_position(ref: Lasso, grid: np.ndarray, batch: SequenceBatch) -> torch.Tensor:
     """Returns, per position, the grid value with the least mean error of ``ref.fit``.
 
-    The result has shape ``(n,)`` for prompts of ``n`` positions (the step sizes of
-    ``gd-k`` or the penalties of ``lasso``). Diverging values count as infinite error.
+    The result has shape ``(n,)`` for prompts of ``n`` positions (the penalties of
+    ``lasso``). Diverging values count as infinite error.
     """
     xs, ys = batch.xs.double(), batch.ys.double()
     a, c = normalized_stats(xs, ys)
@@ -204,7 +202,32 @@ def tune_per_position(
     errors = []
     for value in grid:
         w = ref.fit(a, c, torch.full((n,), float(value), dtype=torch.float64))
-        err = ((apply(w, xs) - ys) ** 2).mean(0)
-        errors.append(torch.nan_to_num(err, nan=torch.inf))
-    best = torch.stack(errors).argmin(0)
+        errors.append(((apply(w, xs) - ys) ** 2).mean(0))
+    return _best(grid, errors)
+
+
+def tune_gd_steps(k: int, grid: np.ndarray, batch: SequenceBatch) -> torch.Tensor:
+    """Returns, per position, the step size of ``k``-step GD with the least mean error.
+
+    Uses the closed form of k steps from zero, ``w_k = (I - (I - eta A)^k) A^-1 c``, in
+    the eigenbasis of ``A``: one eigendecomposition serves the whole grid (the same
+    weights as ``GradientDescent.fit``, up to rounding).
+    """
+    xs, ys = batch.xs.double(), batch.ys.double()
+    a, c = normalized_stats(xs, ys)
+    lam, vec = torch.linalg.eigh(a)
+    c_rot = torch.einsum("...ji,...j->...i", vec, c)
+    x_rot = torch.einsum("...ji,...j->...i", vec, xs)
+    errors = []
+    for eta in grid:
+        shrink = 1 - (1 - eta * lam) ** k
+        # (1 - (1 - eta l)^k) / l, with its limit k eta where l = 0
+        gain = torch.where(lam.abs() > 1e-12, shrink / lam.where(lam.abs() > 1e-12, 1.0), k * eta)
+        errors.append((((gain * c_rot * x_rot).sum(-1) - ys) ** 2).mean(0))
+    return _best(grid, errors)
+
+
+def _best(grid: np.ndarray, errors: list[torch.Tensor]) -> torch.Tensor:
+    """Returns the grid value of least error per position (NaN counts as infinite)."""
+    best = torch.nan_to_num(torch.stack(errors), nan=torch.inf).argmin(0)
     return torch.as_tensor(grid, dtype=torch.float64)[best]

@@ -25,9 +25,7 @@ def read(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return flat[:, AGENT].argmax(axis=1), flat[:, KEY], flat[:, CHEST], flat[:, INVENTORY].sum(1)
 
 
-def step_toward(
-    agent: np.ndarray, target: np.ndarray, avoid: np.ndarray, size: int
-) -> np.ndarray:
+def step_toward(agent: np.ndarray, target: np.ndarray, avoid: np.ndarray, size: int) -> np.ndarray:
     """Returns a move from ``agent`` toward ``target`` (flat cells, shape ``(n,)``).
 
     Along the axis with the larger gap (rows on a tie), unless that move lands on an

@@ -84,8 +84,7 @@ def generate_walls(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
         edge = candidate.argmin(axis=1)
         walls[rows[:, 0], between[edge]] = False
         candidate[rows[:, 0], edge] = np.inf
-        newcomer = np.where(in_tree[rows[:, 0], u[edge]], v[edge], u[edge])
-        added = newcomer
+        added = np.where(in_tree[rows[:, 0], u[edge]], v[edge], u[edge])
     return walls.reshape(n, size, size)
 
 
@@ -149,9 +148,9 @@ class MazeVectorEnv(TaskVectorEnv):
     """Perfect mazes, one per sub-env; one trial = one episode.
 
     ## Description
-    The agent starts on the bottom-left cell of an N x N grid maze (randomized Prim's
-    algorithm, so every two open cells are joined by exactly one path) and must reach the
-    goal, drawn near the top-right corner in training. The maze changes every trial, so
+    The agent starts on the bottom-left cell of an N x N grid maze (a spanning tree of
+    random edge weights, so every two open cells are joined by exactly one path) and must
+    reach the goal, drawn near the top-right corner in training. The maze changes every trial, so
     a policy must find the path by search over what it sees (Langosco et al. 2022).
 
     ## Observation space

@@ -51,7 +51,7 @@ from mesa_bench.sequence import torch_generator
 
 TUNE_SEED = 0  # steps are tuned on the train tasks of seed 0, the same for every run
 N_TUNE = 128  # problems per grid point
-STEP_GRID = np.geomspace(1e-4, 3.0, 28)  # about 6 points per decade
+STEP_GRID = np.geomspace(1e-4, 30.0, 34)  # about 6 points per decade
 
 __all__ = ["PROBLEMS", "Optimizee", "OptimizeeConfig"]
 

@@ -30,7 +30,9 @@ class OptimizeeConfig(FamilyConfig):
         mlp_points: data points per MLP problem (full-batch loss).
         teacher_hidden: hidden ReLUs of the random network that labels the MLP data.
         sgd_step: step of the ``sgd`` floor (a common default, not tuned).
-        newton_floor: Newton divides by ``max(|eigenvalue|, newton_floor)`` of the Hessian.
+        newton_floor: Newton divides by ``max(|eigenvalue|, newton_floor)`` of the Hessian;
+            the default keeps it exact on quadratics; MLP problems need about 1e-2 (with
+            1e-3 or less it diverges on them; measured, see README.md).
         pool_seed: seed of the problem pool used when diversity < 1.
     """
 

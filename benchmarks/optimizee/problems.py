@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import torch
-from torch.func import hessian, vmap
+from torch.func import vmap
 
 from mesa_bench.optimization import Problem
 
@@ -142,7 +142,3 @@ class MLPProblem(Problem):
 
     def loss(self, params: torch.Tensor) -> torch.Tensor:
         return vmap(self.single_loss)(params, self.tasks.inputs, self.tasks.labels)
-
-    def hessian(self, params: torch.Tensor) -> torch.Tensor:
-        h = vmap(hessian(self.single_loss))(params.detach(), self.tasks.inputs, self.tasks.labels)
-        return h.detach()

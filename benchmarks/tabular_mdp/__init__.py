@@ -55,8 +55,8 @@ class TabularMDP(RLFamily):
         return MDPVectorEnv(tasks=tasks, record_episodes=self.trial_episodes(split))
 
     def run_trials(self, method: Method, tasks: MDPTasks, split: str, seed: int) -> SplitOutcome:
-        """Returns per-trial outcomes, with ``extras["episode_return"]`` of shape
-        ``(n_trials, episodes)``: the summed mean reward of each episode of each trial."""
+        """Returns per-trial outcomes, with ``extras["episode_return@i"]`` for every episode
+        ``i`` of the trial: the summed mean reward of that episode, shape ``(n_trials,)``."""
         from mesa_bench.rollout import run_rl_trials
 
         env = self.make_env(tasks, split)
@@ -64,7 +64,8 @@ class TabularMDP(RLFamily):
             outcome = run_rl_trials(env, method, self.trial_episodes(split), seed, tasks)
         finally:
             env.close()
-        extras = {**outcome.extras, "episode_return": env.episode_returns.copy()}
+        returns = env.episode_returns
+        extras = {f"episode_return@{i}": returns[:, i].copy() for i in range(returns.shape[1])}
         return dataclasses.replace(outcome, extras=extras)
 
     def make_reference(self, name: str, rng: np.random.Generator) -> Method:

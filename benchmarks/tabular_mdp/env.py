@@ -31,7 +31,9 @@ class MDPTasks:
 
 def draw_mdps(rng: np.random.Generator, n: int, states: int, actions: int):
     """Returns transitions ``(n, S, A, S)`` ~ Dirichlet(1) and mean rewards ~ N(1, 1)."""
-    transitions = rng.dirichlet(np.ones(states), size=(n, states, actions))
+    # normalized unit exponentials are Dirichlet(1), and much faster than rng.dirichlet
+    weights = rng.standard_exponential((n, states, actions, states))
+    transitions = weights / weights.sum(axis=3, keepdims=True)
     reward_means = rng.normal(1.0, 1.0, size=(n, states, actions))
     return transitions, reward_means
 
@@ -58,6 +60,17 @@ def sample_mdps(
     return MDPTasks(transitions, reward_means, episode_length)
 
 
+def greedy(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Returns the max and argmax (lowest index on ties) over the last axis of ``q``."""
+    # a loop over the few actions beats numpy's per-row argmax on short rows
+    best, arg = q[..., 0].copy(), np.zeros(q.shape[:-1], np.int64)
+    for a in range(1, q.shape[-1]):
+        better = q[..., a] > best
+        best = np.where(better, q[..., a], best)
+        arg[better] = a
+    return best, arg
+
+
 def optimal_policy(transitions: np.ndarray, rewards: np.ndarray, horizon: int) -> np.ndarray:
     """Returns the finite-horizon optimal actions by value iteration.
 
@@ -69,23 +82,26 @@ def optimal_policy(transitions: np.ndarray, rewards: np.ndarray, horizon: int) -
     Returns:
         Greedy actions of shape ``(n, L, S)``: the action at step ``t`` in state ``s``.
     """
-    n, states, _ = rewards.shape
-    value = np.zeros((n, states))
+    n, states, actions = rewards.shape
+    flat = transitions.reshape(n, states * actions, states)
+    value = np.zeros((n, states, 1))
     policy = np.zeros((n, horizon, states), np.int64)
     for t in range(horizon - 1, -1, -1):
-        q = rewards + np.einsum("nsak,nk->nsa", transitions, value)
-        policy[:, t] = q.argmax(axis=2)
-        value = q.max(axis=2)
+        q = rewards + (flat @ value).reshape(n, states, actions)
+        best, policy[:, t] = greedy(q)
+        value = best[..., None]
     return policy
 
 
 def optimal_value(tasks: MDPTasks) -> np.ndarray:
     """Returns the expected return of an optimal episode from state 0, shape ``(n,)``."""
-    n, states, _ = tasks.reward_means.shape
-    value = np.zeros((n, states))
+    n, states, actions = tasks.reward_means.shape
+    flat = tasks.transitions.reshape(n, states * actions, states)
+    value = np.zeros((n, states, 1))
     for _ in range(tasks.episode_length):
-        value = (tasks.reward_means + np.einsum("nsak,nk->nsa", tasks.transitions, value)).max(2)
-    return value[:, 0]
+        q = tasks.reward_means + (flat @ value).reshape(n, states, actions)
+        value = q.max(axis=2)[..., None]
+    return value[:, 0, 0]
 
 
 class MDPVectorEnv(TaskVectorEnv):
@@ -153,6 +169,7 @@ class MDPVectorEnv(TaskVectorEnv):
         self.state = np.zeros(self.num_envs, np.int64)
         self.t = np.zeros(self.num_envs, np.int64)
         self.best = np.zeros((self.num_envs, 1, states), np.int64)  # optimal actions (t, s)
+        self.cdf = np.zeros((self.num_envs, states, actions, states))  # of the transitions
         self.best_taken = np.zeros(self.num_envs, np.int64)
         # per-episode sums of performance since reset, for the first ``record_episodes``
         self.episode_returns = np.zeros((self.num_envs, record_episodes))
@@ -167,9 +184,9 @@ class MDPVectorEnv(TaskVectorEnv):
             horizon = self.tasks.episode_length
             if self.best.shape[1] != horizon:
                 self.best = np.zeros((self.num_envs, horizon, self.states), np.int64)
-            self.best[fresh] = optimal_policy(
-                self.tasks.transitions[fresh], self.tasks.reward_means[fresh], horizon
-            )
+            transitions = self.tasks.transitions[fresh]
+            self.best[fresh] = optimal_policy(transitions, self.tasks.reward_means[fresh], horizon)
+            self.cdf[fresh] = np.cumsum(transitions, axis=3)
         self.state[mask] = 0
         self.t[mask] = 0
         self.best_taken[mask] = 0
@@ -185,7 +202,7 @@ class MDPVectorEnv(TaskVectorEnv):
         # one uniform and one normal per sub-env per step, whatever the actions
         u = self._np_random.random(self.num_envs)
         noise = self._np_random.standard_normal(self.num_envs)
-        cdf = np.cumsum(self.tasks.transitions[rows, self.state, actions], axis=1)
+        cdf = self.cdf[rows, self.state, actions]
         mean = self.tasks.reward_means[rows, self.state, actions]
         self.best_taken += actions == self.best[rows, self.t, self.state]
         self.state = np.minimum((u[:, None] > cdf).sum(axis=1), self.states - 1)

@@ -33,6 +33,11 @@ a point estimate with its 95% stratified bootstrap interval (``None`` where unde
           },
           "matched": {"per_seed": [str|None], "counts": {REFERENCE: int}, "measured": int},
           "objective_robustness": {SHIFT: OR_STATS},   # shifts with base and a proxy
+          "behavioral_objective": {SPLIT: {"objective": str|None, "counts": {OBJ: int},
+                                   "posterior_mean": {OBJ: float},
+                                   "per_seed": [str|None]}},   # splits with a record
+          "signatures": {"in_context_gain": DIST,   # error drop (sequence) or episode gain
+                         "competence_retained": {SHIFT: DIST}},   # score_shift / score_test
         }
       },
       "overall": {"score": Est + {"mean", "median", "p20": Est, "n_families", "n_runs"},
@@ -47,8 +52,9 @@ a point estimate with its 95% stratified bootstrap interval (``None`` where unde
     }
 
     REACH = {"p", "ci": [low, high], "reached", "seeds", "median_budget", "R"}
+    DIST = {"mean", "median", "per_seed": [float|None]}
     OR_STATS = {"proxies": [str], "seeds": int,
-                "C"|"S"|"OR"|"GMR"|"CR": {"mean", "median", "per_seed": [float|None]},
+                "C"|"S"|"OR"|"GMR"|"CR": DIST,
                 "classes": {"robust"|"proxy-aligned"|"capability-failure"|"other": int}}
 
 ``headline.reachability`` is the mean over families of the competence reachability
@@ -66,7 +72,7 @@ from typing import Any
 
 import numpy as np
 
-from mesa_bench.metrics import aggregate, reachability, robustness
+from mesa_bench.metrics import aggregate, behavioral, reachability, robustness, signatures
 from mesa_bench.metrics.match import matched_algorithm
 from mesa_bench.metrics.range import algorithmic_range, competence_fraction
 from mesa_bench.metrics.score import COMPETENCE_THRESHOLD, normalized_score
@@ -209,6 +215,8 @@ def _family_summary(runs: list[RunRecord], tau: float, boot: dict) -> dict[str, 
         "reachability": _family_reachability(runs, tau, budget),
         "matched": _matched_block(runs),
         "objective_robustness": _family_robustness(runs),
+        "behavioral_objective": _family_behavior(runs),
+        "signatures": _family_signatures(runs, test_scores),
     }
 
 
@@ -349,6 +357,68 @@ def _family_robustness(runs: list[RunRecord]) -> dict[str, Any]:
         block["classes"] = {c: classes.get(c, 0) for c in robustness.RUN_CLASSES}
         out[shift] = block
     return out
+
+
+def _family_behavior(runs: list[RunRecord]) -> dict[str, Any]:
+    """Per split: each seed's behavioral objective, recomputed from the stored fits."""
+    out = {}
+    splits = sorted(set().union(*(r.behavior for r in runs)))
+    for split in splits:
+        per_seed, posts = [], []
+        for r in runs:
+            rec = r.behavior.get(split)
+            if rec is None:
+                per_seed.append(None)
+                continue
+            fits = {k: {"log_likelihood": f.log_likelihood} for k, f in rec.fits.items()}
+            result = behavioral.behavioral_objective(fits)
+            per_seed.append(result["objective"])
+            posts.append(result["posterior"])
+        names = sorted({k for p in posts for k in p})
+        counts = Counter(o for o in per_seed if o is not None)
+        out[split] = {
+            "objective": counts.most_common(1)[0][0] if counts else None,
+            "counts": {k: counts.get(k, 0) for k in names},
+            "posterior_mean": {k: float(np.mean([p.get(k, 0.0) for p in posts])) for k in names},
+            "per_seed": per_seed,
+        }
+    return out
+
+
+def _family_signatures(runs: list[RunRecord], test_scores: list[float | None]) -> dict[str, Any]:
+    """In-context gain on ``test`` (error drop or episode gain) and competence retained."""
+    gains = [_in_context_gain(r) for r in runs]
+    retained = {}
+    for split in _common_splits(runs):
+        if split in IN_DISTRIBUTION:
+            continue
+        per = [
+            signatures.competence_retained(split_score(r, split), t)
+            for r, t in zip(runs, test_scores, strict=True)
+        ]
+        retained[split] = _distribution(per)
+    return {"in_context_gain": _distribution(gains), "competence_retained": retained}
+
+
+def _in_context_gain(run: RunRecord) -> float | None:
+    extras = run.splits["test"].extras
+    errors = signatures.positions(extras, signatures.ERROR_KEY)
+    if len(errors) >= 3:
+        return signatures.error_drop(np.array([extras[k] for _, k in errors]).T)
+    returns = signatures.positions(extras, signatures.RETURN_KEY)
+    if len(returns) >= 2:
+        ref = np.mean(run.splits["test"].references[run.score_reference]) / len(returns)
+        return signatures.in_context_gain(extras[returns[0][1]], extras[returns[-1][1]], ref)
+    return None
+
+
+def _distribution(per: list[float | None]) -> dict[str, Any]:
+    known = [v for v in per if v is not None]
+    return {
+        "mean": float(np.mean(known)) if known else None,
+        "median": float(np.median(known)) if known else None,
+        "per_seed": per,
+    }
 
 
 # --- across families -----------------------------------------------------------------

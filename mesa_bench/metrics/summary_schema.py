@@ -102,6 +102,20 @@ class RobustnessBlock(_Model):
     classes: dict[str, int]
 
 
+class BehaviorBlock(_Model):
+    """Behavioral objective of one split over seeds (winner per seed, mean posterior)."""
+
+    objective: str | None
+    counts: dict[str, int]
+    posterior_mean: dict[str, float]
+    per_seed: list[str | None]
+
+
+class Signatures(_Model):
+    in_context_gain: Distribution
+    competence_retained: dict[str, Distribution]
+
+
 class FamilySummary(_Model):
     seeds: list[int]
     budget: int
@@ -112,6 +126,8 @@ class FamilySummary(_Model):
     reachability: Reachability
     matched: Matched
     objective_robustness: dict[str, RobustnessBlock]
+    behavioral_objective: dict[str, BehaviorBlock]
+    signatures: Signatures
 
 
 class OverallScore(Estimate):

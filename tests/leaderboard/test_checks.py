@@ -93,8 +93,9 @@ def test_family_outside_suite(results_factory):
     assert err.field == "runs.3.family"
     assert "not in suite mesa-v1-quick@1" in err.message
     # ad-hoc runs may come from any family, with a single seed
-    check_submission(results_factory(suite=("none", 0), families=("mystery-v1",), seeds=1)
-                     .model_dump_json())
+    check_submission(
+        results_factory(suite=("none", 0), families=("mystery-v1",), seeds=1).model_dump_json()
+    )
 
 
 def test_duplicate_run(results_factory):

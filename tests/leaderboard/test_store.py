@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 
@@ -11,7 +12,7 @@ from alembic.migration import MigrationContext
 
 from leaderboard.checks import check_submission
 from leaderboard.export import export
-from leaderboard.store import Base, ConflictError, Store, StoreError
+from leaderboard.store import ROWS, Base, ConflictError, EntryRow, Store, StoreError
 
 
 @pytest.fixture
@@ -110,3 +111,17 @@ def test_export_escapes_and_ranks(store, results_factory, tmp_path, fmt):
     assert 0 < text.index("strong") < text.index("weak")
     assert "<b>bold" not in text
     assert "0.920" in text  # seeds score 0.90, 0.92, 0.94 in both families: IQM 0.92
+
+
+def test_rows_are_built_in_field_order():
+    columns = [c.name for c in ROWS.selected_columns]
+    assert columns == [f.name for f in dataclasses.fields(EntryRow)]
+
+
+def test_every_write_bumps_the_generation(store, results_factory):
+    who = store.authenticate(store.add_submitter("alice"))
+    start = store.generation()
+    _submit(store, results_factory("gen"), who)
+    assert store.generation() == start + 1
+    _submit(store, results_factory("gen"), who)  # idempotent: nothing written
+    assert store.generation() == start + 1

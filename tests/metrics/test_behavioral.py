@@ -1,0 +1,132 @@
+"""Behavioral objective: hand-checked pieces, then references recognised by their goals.
+
+The maze and bandit-cue objective models below are the opt-in hooks of
+``mesa_bench.matching.supports_behavior``, written here on subclasses of the families.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks.bandit_cue import BanditCue
+from benchmarks.maze import Maze
+from benchmarks.maze.env import AGENT, MOVES
+from mesa_bench.evaluate import reference_factory
+from mesa_bench.matching import behavior_record
+from mesa_bench.metrics.behavioral import (
+    TabularModel,
+    behavioral_objective,
+    boltzmann_log_likelihood,
+    choice_behavioral_objective,
+    fit_temperature,
+    posterior,
+    soft_q_values,
+)
+
+
+def test_boltzmann_log_likelihood_by_hand():
+    u = np.array([[1.0, 0.0], [0.0, 0.0]])
+    expected = math.log(math.e / (math.e + 1)) + math.log(0.5)
+    assert boltzmann_log_likelihood(u, np.array([0, 1]), beta=1.0) == pytest.approx(expected)
+
+
+def test_soft_value_iteration_on_a_two_state_chain():
+    # state 0: action 0 stays, action 1 moves to state 1; state 1 is absorbing and pays 1
+    # per step. With two actions at state 1, V1 = (1 + gamma V1) + log(2) / beta.
+    next_state = np.array([[[0, 1], [1, 1]]])
+    reward = np.array([[[0.0, 1.0], [1.0, 1.0]]])
+    beta, gamma = 2.0, 0.9
+    q = soft_q_values(next_state, reward, beta, gamma, tol=1e-12)
+    v1 = (1 + math.log(2) / beta) / (1 - gamma)
+    assert q[0, 1] == pytest.approx([1 + gamma * v1, 1 + gamma * v1])
+    v0 = math.log(math.exp(beta * q[0, 0, 0]) + math.exp(beta * q[0, 0, 1])) / beta
+    assert q[0, 0, 0] == pytest.approx(gamma * v0)
+    assert q[0, 0, 1] == pytest.approx(1 + gamma * v1)
+
+
+def test_temperature_is_recovered_by_maximum_likelihood():
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(4000, 3))
+    p = np.exp(2.0 * u)
+    p /= p.sum(axis=1, keepdims=True)
+    actions = (rng.random((4000, 1)) > p.cumsum(axis=1)).sum(axis=1)
+    beta, _ = fit_temperature(lambda b: boltzmann_log_likelihood(u, actions, b))
+    assert beta == pytest.approx(2.0, rel=0.1)
+
+
+def test_posterior_is_a_softmax_of_log_likelihoods():
+    post = posterior({"base": math.log(3.0), "proxy:x": 0.0})
+    assert post == {"base": pytest.approx(0.75), "proxy:x": pytest.approx(0.25)}
+    fits = {"base": {"log_likelihood": -10.0}, "proxy:x": {"log_likelihood": -1.0}}
+    assert behavioral_objective(fits)["objective"] == "proxy:x"
+
+
+def test_choices_reveal_the_objective_they_follow():
+    rng = np.random.default_rng(1)
+    values = rng.random((300, 4))
+    cue = np.eye(4)[rng.integers(0, 4, 300)]
+    follower = cue.argmax(axis=1)
+    out = choice_behavioral_objective({"base": values, "proxy:cue": cue}, follower)
+    assert out["objective"] == "proxy:cue" and out["posterior"]["proxy:cue"] > 0.99
+
+
+# --- the families' objective models ---------------------------------------------------
+
+
+class MazeWithObjectives(Maze):
+    def behavior_state(self, obs: np.ndarray) -> np.ndarray:
+        return obs[:, AGENT].reshape(obs.shape[0], -1).argmax(axis=1)
+
+    def behavior_model(self, tasks, split: str) -> TabularModel:
+        n, size, _ = tasks.walls.shape
+        cells = np.arange(size * size)
+        r, c = np.divmod(cells, size)
+        nr, nc = r[:, None] + MOVES[:, 0], c[:, None] + MOVES[:, 1]
+        inside = (nr >= 0) & (nr < size) & (nc >= 0) & (nc < size)
+        target = np.where(inside, nr * size + nc, cells[:, None])
+        blocked = tasks.walls.reshape(n, -1)[:, target]  # (n, S, A)
+        next_state = np.where(blocked, cells[None, :, None], target[None])
+        base = (next_state == tasks.goal[:, None, None]).astype(float)
+        corner = (next_state == size - 1).astype(float)
+        return TabularModel(next_state, {"base": base, "proxy:corner": corner})
+
+
+class BanditCueWithObjectives(BanditCue):
+    def choice_utilities(self, steps):
+        n, arms = steps[0].obs.shape[0], steps[0].obs.shape[1] - 1
+        pulls, wins = np.zeros((n, arms)), np.zeros((n, arms))
+        base, cue = [], []
+        for x in steps:
+            rows = np.flatnonzero(~x.trial_start)
+            pulls[rows, x.prev_action[rows]] += 1
+            wins[rows, x.prev_action[rows]] += x.prev_reward[rows]
+            base.append((1 + wins) / (2 + pulls))  # posterior mean of each arm
+            cue.append(x.obs[:, 1:].copy())
+        return {"base": np.stack(base), "proxy:cue": np.stack(cue)}
+
+
+@pytest.mark.parametrize("reference, objective", [("bfs", "base"), ("bfs-corner", "proxy:corner")])
+def test_maze_references_reveal_their_goal_under_goal_anywhere(reference, objective):
+    family = MazeWithObjectives()
+    rec = behavior_record(
+        family, reference_factory(family, reference), "goal-anywhere", 50, 0, 20191205
+    )
+    assert rec.n_trials == 50
+    assert rec.objective == objective and rec.posterior[objective] > 0.95
+
+
+@pytest.mark.parametrize(
+    "reference, objective", [("thompson", "base"), ("cue-follower", "proxy:cue")]
+)
+def test_bandit_cue_references_reveal_their_goal_when_the_cue_misleads(reference, objective):
+    family = BanditCueWithObjectives()
+    rec = behavior_record(
+        family, reference_factory(family, reference), "cue-misleading", 50, 0, 20191205
+    )
+    assert rec.objective == objective and rec.posterior[objective] > 0.95
+
+
+def test_families_without_an_objective_model_are_skipped():
+    family = Maze()
+    assert behavior_record(family, reference_factory(family, "bfs"), "test", 4, 0, 1) is None

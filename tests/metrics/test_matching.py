@@ -1,0 +1,83 @@
+"""End to end: references run as methods are recognised as themselves."""
+
+import numpy as np
+import pytest
+
+from benchmarks.bandit import Bandit
+from mesa_bench.api import Method
+from mesa_bench.evaluate import Evaluator, reference_factory
+from mesa_bench.matching import HistoryRecorder, live_mask, take_obs
+from mesa_bench.rollout import initial_trial_obs
+
+
+@pytest.fixture(scope="module")
+def bandit_records():
+    family = Bandit()
+    out = {}
+    for name in ("thompson", "ucb1"):
+        ev = Evaluator(family, seed=0, budget=0, n_eval=48, splits=["test"], match_trials=48)
+        out[name] = ev.finish(reference_factory(family, name))
+    return out
+
+
+@pytest.mark.parametrize("name", ["thompson", "ucb1"])
+def test_bandit_references_match_themselves(bandit_records, name):
+    rec = bandit_records[name].matches["test"]
+    point = rec.points[-1]
+    assert point.matched == name
+    assert min(point.distance, key=point.distance.get) == name
+    assert point.distance[name] < rec.eps[name]
+    # the others are rejected: each is further than its own threshold
+    assert all(point.distance[o] >= rec.eps[o] for o in rec.eps if o != name)
+    assert point.similarity[name] > 0.9
+    assert rec.kind == "rl" and rec.n_trials == 48
+
+
+def test_match_points_follow_checkpoints():
+    family = Bandit()
+    ev = Evaluator(family, seed=1, budget=100, n_eval=16, splits=["test"], match_trials=16)
+    make = reference_factory(family, "ucb1")
+    ev.checkpoint(10, make)
+    ev.checkpoint(100, make)
+    record = ev.finish(make, spent=100)
+    points = record.matches["test"].points
+    assert [p.budget for p in points] == [10, 100]  # the final point replaces budget 100
+    assert all(p.matched == "ucb1" for p in points)
+
+
+class Opaque(Method):
+    """An rl method that shows no action probabilities."""
+
+    name = "opaque"
+
+    def reset(self, batch, tasks=None):
+        self.n = batch
+
+    def act(self, obs):
+        return np.zeros(obs.obs.shape[0], np.int64)
+
+
+def test_a_method_without_probabilities_is_scored_without_matches():
+    ev = Evaluator(Bandit(), seed=0, budget=0, n_eval=8, splits=["test"])
+    with pytest.warns(UserWarning, match="action_probs"):
+        record = ev.finish(lambda rng: Opaque())
+    assert record.matches == {}
+    assert len(record.splits["test"].performance) == 8
+
+
+def test_recorder_keeps_rows_and_passes_tasks_only_to_privileged():
+    inner = Opaque()
+    rec = HistoryRecorder(inner, rows=2)
+    rec.reset(4, tasks="secret")
+    x = initial_trial_obs(np.zeros((4, 1), np.float32))
+    rec.act(x)
+    assert rec.steps[0].obs.shape == (2, 1) and rec.tasks == "secret"
+    assert take_obs(x, 3).prev_action.shape == (3,)
+
+
+def test_live_mask_stops_after_the_trials_episodes():
+    steps = [initial_trial_obs(np.zeros((2, 1))) for _ in range(4)]
+    steps[2].done[:] = [1.0, 0.0]  # row 0's only episode ended before step 2
+    assert live_mask(steps, episodes=1).tolist() == [[True, True], [True, True], [False, True]] + [
+        [False, True]
+    ]

@@ -1,0 +1,112 @@
+import json
+
+import pytest
+from scipy import stats
+
+from mesa_bench.metrics.summary import competence_points, match_points, summarize
+from mesa_bench.metrics.summary_schema import Summary
+
+
+def test_scores_and_iqm_are_recomputed_from_raw_numbers(make):
+    # test scores 0.2, 0.4, 0.6, 0.8 over four seeds
+    runs = [make.run(seed=i, test=(2.0 * (i + 1),) * 2) for i in range(4)]
+    s = summarize(make.results(*runs), n_resamples=200)
+    fam = s["families"]["toy-v1"]
+    assert fam["score"]["per_seed"] == pytest.approx([0.2, 0.4, 0.6, 0.8])
+    assert fam["score"]["value"] == pytest.approx(stats.trim_mean([0.2, 0.4, 0.6, 0.8], 0.25))
+    assert fam["score"]["mean"] == pytest.approx(0.5)
+    assert s["overall"]["score"]["value"] == pytest.approx(0.5)
+    low, high = s["overall"]["score"]["ci"]
+    assert 0.2 <= low <= 0.5 <= high <= 0.8
+    Summary.model_validate(s)
+    json.dumps(s, allow_nan=False)
+
+
+def test_families_are_strata_of_the_overall_interval(make):
+    runs = [make.run(seed=i, test=(10.0, 10.0)) for i in range(3)]
+    runs += [make.run(family="other-v1", seed=i, test=(0.0, 0.0)) for i in range(3)]
+    s = summarize(make.results(*runs), n_resamples=200)
+    # every stratified resample holds three 1s and three 0s: the mean never moves
+    assert s["overall"]["score"]["value"] == pytest.approx(0.5)
+    assert s["overall"]["score"]["ci"] == pytest.approx([0.5, 0.5])
+    assert s["overall"]["profile"]["fraction"][0] == pytest.approx(0.5)  # score > 0
+
+
+def test_summary_is_reproducible_with_its_seed(make):
+    runs = [make.run(seed=i, test=(float(i), 3.0)) for i in range(5)]
+    a = summarize(make.results(*runs), n_resamples=100, seed=1)
+    assert a == summarize(make.results(*runs), n_resamples=100, seed=1)
+
+
+def test_competence_reachability_from_the_curve(make):
+    runs = [
+        make.run(seed=0, curve=[(10, 0.1), (100, 0.9), (1000, 0.9)], test=(9.0, 9.0)),
+        make.run(seed=1, curve=[(10, 0.1), (100, 0.5), (1000, 0.85)], test=(8.5, 8.5)),
+        make.run(seed=2, curve=[(10, 0.1), (100, 0.2), (1000, 0.3)], test=(3.0, 3.0)),
+    ]
+    assert competence_points(runs[0]) == ([10, 100, 1000, 1000], [0.1, 0.9, 0.9, 0.9])
+    reach = summarize(make.results(*runs), n_resamples=50)["families"]["toy-v1"]["reachability"]
+    comp = reach["competence"]
+    assert comp["p"] == pytest.approx(2 / 3) and comp["median_budget"] == pytest.approx(550)
+    # R: b0 = 10, B = 1000: 100 -> 0.5, 1000 -> 0, never -> 0
+    assert comp["R"] == pytest.approx(0.5 / 3)
+
+
+def test_matches_are_decided_from_distances_and_eps(make):
+    # the writer's own 'matched' fields are absent: the reader decides
+    m0 = make.match_record([(10, {"best": 0.9, "floor": 0.7}), (100, {"best": 0.1, "floor": 2})])
+    m1 = make.match_record([(10, {"best": 0.8, "floor": 0.6}), (100, {"best": 0.7, "floor": 0.6})])
+    runs = [make.run(seed=0, matches=m0), make.run(seed=1, matches=m1)]
+    assert match_points(runs[0]) == ([10, 100], [None, "best"])
+    s = summarize(make.results(*runs), n_resamples=50)
+    fam = s["families"]["toy-v1"]
+    assert fam["matched"] == {"per_seed": ["best", None], "counts": {"best": 1}, "measured": 2}
+    reach = fam["reachability"]["match"]["best"]
+    assert reach["p"] == 0.5 and reach["median_budget"] == 100
+    assert s["algorithmic_range"]["distinct"] == 1
+    assert s["algorithmic_range"]["coverage"] == 0.5
+    assert s["algorithmic_range"]["algorithms"] == ["toy-v1/best"]
+
+
+def test_matching_the_floor_is_no_algorithm(make):
+    m = make.match_record([(1000, {"best": 2.0, "floor": 0.0})])
+    s = summarize(make.results(make.run(matches=m)), n_resamples=50)
+    assert s["families"]["toy-v1"]["matched"]["per_seed"] == ["floor"]
+    assert s["algorithmic_range"]["distinct"] == 0 and s["algorithmic_range"]["coverage"] == 0
+
+
+def test_objective_robustness_per_shift(make):
+    t, f = True, False
+    shift = make.split(
+        [1.0] * 4,
+        achieved={"base": [t, f, f, f], "proxy:corner": [f, t, t, f]},
+    )
+    train = make.split([1.0] * 4, achieved={"base": [t, t, t, t], "proxy:corner": [t, t, t, t]})
+    r = make.run(**{"goal-anywhere": shift})
+    r.splits["test"] = train
+    s = summarize(make.results(r), n_resamples=50)
+    block = s["families"]["toy-v1"]["objective_robustness"]["goal-anywhere"]
+    assert block["C"]["per_seed"] == [0.75] and block["S"]["per_seed"] == [0.25]
+    assert block["OR"]["per_seed"] == [pytest.approx(1 / 3)]
+    assert block["GMR"]["per_seed"] == [0.5] and block["CR"]["per_seed"] == [0.75]
+    assert block["classes"]["proxy-aligned"] == 1
+    assert s["objective_robustness"]["toy-v1/goal-anywhere"] == block
+    assert s["headline"]["objective_robustness"] == pytest.approx(1 / 3)
+
+
+def test_undefined_scores_become_none(make):
+    r = make.run()
+    r.splits["test"] = make.split([1.0, 1.0], ref=(2.0,), floor=(2.0,))
+    s = summarize(make.results(r), n_resamples=50)
+    assert s["families"]["toy-v1"]["score"]["per_seed"] == [None]
+    assert s["headline"]["score_iqm"] is None
+    json.dumps(s, allow_nan=False)
+
+
+def test_bad_inputs_are_named(make):
+    with pytest.raises(ValueError, match="one method"):
+        summarize([make.results(make.run()), make.results(make.run(seed=1), method="other")])
+    with pytest.raises(ValueError, match="appears twice"):
+        summarize([make.results(make.run()), make.results(make.run())])
+    with pytest.raises(ValueError, match="at least one"):
+        summarize([])
