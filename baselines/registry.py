@@ -11,4 +11,6 @@ METHODS: dict[str, str] = {
     "l2l-learnable-optimizer": "baselines.l2l_learnable_optimizer:L2LLearnableOptimizer",
     "maml": "baselines.maml:MAML",
     "meta-sgd": "baselines.maml:MetaSGD",
+    "icl-transformer": "baselines.icl_transformer:ICLTransformer",
+    "icl-lstm": "baselines.icl_lstm:ICLLSTM",
 }

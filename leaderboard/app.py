@@ -99,7 +99,7 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "field": None}, status_code=400)
+        return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=400)
 
     app.add_middleware(_SecurityHeaders)
 
@@ -397,15 +397,18 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
             board = "all" if suite else RANKED
 
         def make() -> HTMLResponse:
-            listing = store.list(
-                suite=suite or None,
-                board=None if board == "all" else board,
-                method=method or None,
-                sort=sort,
-                order=order,
-                limit=PAGE_SIZE,
-                offset=(page - 1) * PAGE_SIZE,
-            )
+            try:
+                listing = store.list(
+                    suite=suite or None,
+                    board=None if board == "all" else board,
+                    method=method or None,
+                    sort=sort,
+                    order=order,
+                    limit=PAGE_SIZE,
+                    offset=(page - 1) * PAGE_SIZE,
+                )
+            except StoreError as e:
+                return _html_not_found(templates, request, f"such listing: {e}", 400)
             filters = {"suite": suite or "", "board": board, "method": method or ""}
             context = {
                 "page": listing,
@@ -475,8 +478,10 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
         )
 
 
-def _html_not_found(templates: Jinja2Templates, request: Request, what: str) -> HTMLResponse:
-    return templates.TemplateResponse(request, "not_found.html", {"what": what}, status_code=404)
+def _html_not_found(
+    templates: Jinja2Templates, request: Request, what: str, status: int = 404
+) -> HTMLResponse:
+    return templates.TemplateResponse(request, "not_found.html", {"what": what}, status_code=status)
 
 
 def _query(params: dict[str, Any]) -> str:

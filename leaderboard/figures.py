@@ -100,8 +100,14 @@ def _curves(ax, summary: dict[str, Any], families: list[str]) -> None:
     ax.bar(range(len(families)), values, yerr=errs, capsize=3, color="tab:blue")
     ax.axhline(tau, color="grey", linestyle=":", linewidth=1)
     ax.set_xticks(range(len(families)), families, rotation=20, fontsize=8)
+    _bar_room(ax, len(families))
     ax.set_ylabel("normalized score (IQM)")
     ax.set_title("final score on test (no learning curve: the runs did not train)", fontsize=10)
+
+
+def _bar_room(ax, n: int) -> None:
+    """Keeps bars narrow when there are only a few of them."""
+    ax.set_xlim(-0.7, max(n, 3) - 0.3)
 
 
 def _error_bars(values: list[float], cis: list[list[float | None]]) -> np.ndarray:
@@ -158,6 +164,7 @@ def _reachability(ax, summary: dict[str, Any], results: ResultsFile, families: l
     )
     ax.set_ylim(0, 1.05)
     ax.set_xticks(range(len(families)), families, rotation=20, fontsize=8)
+    _bar_room(ax, len(families))
     ax.set_ylabel("fraction of seeds competent")
     ax.set_title("competence reached (no training budget: final score only)", fontsize=10)
 
@@ -197,7 +204,7 @@ def _robustness(ax, summary: dict[str, Any], families: list[str]) -> None:
             values = [b[key]["mean"] if b[key]["mean"] is not None else np.nan for b in blocks]
             ax.bar(x + (k - 1) * width, values, width, label=_LEGEND[key], color=color)
         ax.set_xticks(x, labels, fontsize=7)
-        ax.set_xlim(-0.7, len(blocks) - 0.3)
+        _bar_room(ax, len(blocks))
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("fraction of trials (mean over seeds)")
         ax.legend(fontsize=7, loc="best")
@@ -221,6 +228,7 @@ def _base_achievement(ax, summary: dict[str, Any], families: list[str]) -> None:
         return
     ax.bar(range(len(values)), values, color="tab:green")
     ax.set_xticks(range(len(values)), labels, fontsize=7)
+    _bar_room(ax, len(values))
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("base objective achieved")
     ax.set_title("base objective by split (no shift separates base from a proxy here)", fontsize=10)

@@ -53,7 +53,14 @@ SORT_KEYS = ("method", "suite", "score", "reachability", "range", "robustness", 
 
 
 class StoreError(Exception):
-    """A request the store refuses (an unknown name, a duplicate submitter)."""
+    """A request the store refuses (an unknown sort key, a duplicate submitter).
+
+    ``field`` names the offending parameter where there is one.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class ConflictError(EntryError):
@@ -280,7 +287,10 @@ class Store:
         from leaderboard.scoring import SCORING_VERSION, entry_metrics, headline
 
         results = checked.results
-        summary = entry_metrics(results)
+        try:
+            summary = entry_metrics(results)
+        except (ValueError, ArithmeticError) as e:  # summarize's own refusals
+            raise EntryError("runs", f"the metrics cannot be computed from these runs: {e}") from e
         h = headline(summary)
         entry = Entry(
             content_hash=checked.content_hash,
@@ -384,9 +394,9 @@ class Store:
             offset: rows skipped.
         """
         if sort not in SORT_KEYS:
-            raise StoreError(f"unknown sort key {sort!r} (known: {', '.join(SORT_KEYS)})")
+            raise StoreError(f"unknown sort key {sort!r} (known: {', '.join(SORT_KEYS)})", "sort")
         if order not in ("asc", "desc"):
-            raise StoreError(f"order must be 'asc' or 'desc', got {order!r}")
+            raise StoreError(f"order must be 'asc' or 'desc', got {order!r}", "order")
         conditions = _filters(suite, board, method)
         query = ROWS.where(*conditions)
         for column in _sort_columns(sort):
@@ -531,7 +541,7 @@ def _filters(suite: str | None, board: str | None, method: str | None) -> list:
         conditions.append(Entry.suite_id == suite_id)
         if version:
             if not version.isdigit():
-                raise StoreError(f"suite version must be a number, got {version!r}")
+                raise StoreError(f"suite version must be a number, got {version!r}", "suite")
             conditions.append(Entry.suite_version == int(version))
     if board:
         conditions.append(Entry.board == board)

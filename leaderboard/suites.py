@@ -5,9 +5,16 @@ listed here: a suite id, its versions, the families each version contains and ho
 base-optimizer seeds an entry needs per (family, method) (SPEC section 7: at least 10 on
 the full suite, 3 on the quick one). A new suite version is a new row here.
 
-``none`` is the suite id of a stand-alone evaluation (``mesa-bench evaluate``). Such
-entries are accepted on a separate ``ad-hoc`` board: any family, any number of seeds from
-one, never ranked together with suite entries (their budgets and seeds are not fixed).
+Two boards:
+
+- ``ranked``: ``mesa-v1`` (at least 10 seeds per family) and ``mesa-v1-quick`` (3), the
+  suites whose entries are compared with each other.
+- ``ad-hoc``: ``none``, the suite id of a stand-alone evaluation (``mesa-bench evaluate``,
+  any family, one seed or more), and ``mesa-v1-smoke`` (the pipeline check, 2 seeds).
+  Accepted so that every run can be posted and looked at, never ranked together with
+  suite entries (their budgets and seed counts are not those of a ranked suite).
+
+A test checks this table against the suites registered in ``mesa_bench.suite``.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ SUITES: dict[tuple[str, int], SuiteRule] = {
     for rule in (
         SuiteRule("mesa-v1", 1, min_seeds=10, families=V1_FAMILIES),
         SuiteRule("mesa-v1-quick", 1, min_seeds=3, families=V1_FAMILIES),
+        SuiteRule("mesa-v1-smoke", 1, min_seeds=2, families=V1_FAMILIES, board=AD_HOC),
         SuiteRule("none", 0, min_seeds=1, families=None, board=AD_HOC),
     )
 }

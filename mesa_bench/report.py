@@ -94,6 +94,15 @@ def _est(e: dict[str, Any]) -> str:
     return f"{_num(e['value'])} [{_num(low)}, {_num(high)}]"
 
 
+def _behavior_cell(blocks: dict[str, Any]) -> str:
+    cells = []
+    for split, b in blocks.items():
+        if b["objective"] is not None:
+            p = b["posterior_mean"][b["objective"]]
+            cells.append(f"{split}: {b['objective']} ({p:.2f})")
+    return ", ".join(cells) or "-"
+
+
 def report_tables(report: dict[str, Any]) -> list[Any]:
     """Returns the rich tables: one row per (method, family), then one per method."""
     from rich.table import Table
@@ -107,6 +116,7 @@ def report_tables(report: dict[str, Any]) -> list[Any]:
         "competent (reach)",
         "matched",
         "objective robustness (OR)",
+        "behavioral objective",
         title="per family",
     )
     for name, s in report["methods"].items():
@@ -126,6 +136,7 @@ def report_tables(report: dict[str, Any]) -> list[Any]:
                 _num(f["reachability"]["competence"]["p"]),
                 matched or ("none" if f["matched"]["measured"] else "not measured"),
                 robust or "-",
+                _behavior_cell(f["behavioral_objective"]),
             )
     overall = Table(
         "method", "score IQM [95% CI]", "p20", "reach", "range", "coverage", "OR", title="overall"
@@ -296,24 +307,16 @@ def _robustness(plt, methods: dict):
         )
         axes[0].set_axis_off()
     keys = ("C", "S", "GMR")
-    names = list(methods)
     width = 0.8 / len(keys)
     for ax, shift in zip(axes, shifts, strict=False):
+        names = [n for n in methods if shift in methods[n]["objective_robustness"]]
         for k, key in enumerate(keys):
             for m, name in enumerate(names):
-                block = methods[name]["objective_robustness"].get(shift)
-                if block is None:
-                    continue
+                block = methods[name]["objective_robustness"][shift][key]
                 x = m + (k - 1) * width
-                mean = block[key]["mean"]
-                ax.bar(
-                    x,
-                    0 if mean is None else mean,
-                    width,
-                    color=f"C{k}",
-                    label=key if m == 0 else None,
-                )
-                dots = [v for v in block[key]["per_seed"] if v is not None]
+                mean = 0.0 if block["mean"] is None else block["mean"]
+                ax.bar(x, mean, width, color=f"C{k}", label=key if m == 0 else None)
+                dots = [v for v in block["per_seed"] if v is not None]
                 ax.scatter(np.full(len(dots), x), dots, s=8, color="black", zorder=3)
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=7)
         ax.set(ylim=(0, 1.05), title=shift, ylabel="fraction of trials")

@@ -10,9 +10,9 @@
 #   ONLY=bandit bash baselines/reproduce/rl.sh     # one family group
 #   SEEDS="0 1" OUT=/tmp/rl bash baselines/reproduce/rl.sh
 #
-# Budgets are env steps. The bandit budget is measured (rl2 reached score 0.8 within it on
-# this class of machine, see README); the others are first estimates until measured, and
-# the README says so.
+# Budgets are env steps. Bandit: measured on this class of machine (2 shared cores, one
+# torch thread): rl2 seed 0 scored 0.83 on test at 12.0M steps, so 20M leaves room for
+# slower seeds. The other budgets are first estimates, not yet measured.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -43,8 +43,8 @@ run() {
 }
 
 # bandit (Duan 2016): rl2 >= 0.8 (Thompson 1, random 0); memoryless <= 0.2
-run bandit bandit rl2 30000000
-run bandit bandit memoryless 30000000
+run bandit bandit rl2 20000000
+run bandit bandit memoryless 20000000
 
 # bandit-cue: proxy alignment under cue-misleading (objectives base vs proxy:cue)
 run bandit-cue bandit-cue rl2 30000000

@@ -47,7 +47,7 @@ class OptimizeeConfig(FamilyConfig):
     mlp_points: int = 64
     teacher_hidden: int = 4
     sgd_step: float = 0.01
-    newton_floor: float = 1e-6
+    newton_floor: float = 1e-10
     pool_seed: int = 0
 
     def check(self) -> None:

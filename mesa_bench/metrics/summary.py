@@ -402,9 +402,10 @@ def _family_signatures(runs: list[RunRecord], test_scores: list[float | None]) -
 
 def _in_context_gain(run: RunRecord) -> float | None:
     extras = run.splits["test"].extras
-    errors = signatures.positions(extras, signatures.ERROR_KEY)
-    if len(errors) >= 3:
-        return signatures.error_drop(np.array([extras[k] for _, k in errors]).T)
+    # position 0 has no example in context: the drop is measured from position 1
+    errors = [(i, k) for i, k in signatures.positions(extras, signatures.ERROR_KEY) if i >= 1]
+    if len(errors) >= 2:
+        return signatures.error_drop(np.array([extras[k] for _, k in errors]).T, start=0)
     returns = signatures.positions(extras, signatures.RETURN_KEY)
     if len(returns) >= 2:
         ref = np.mean(run.splits["test"].references[run.score_reference]) / len(returns)

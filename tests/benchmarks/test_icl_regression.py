@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,15 @@ from mesa_bench.sequence import check_causal, torch_generator
 N = 1000
 D = 5
 SIGMA2 = 0.01
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small batched linear algebra runs ~10x faster on one thread on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def errors(fam, ref, split="test", n=N) -> np.ndarray:
@@ -69,16 +79,20 @@ def test_gd_error_falls_with_the_number_of_steps():
         k: errors(ICLRegression(ICLRegressionConfig(gd_steps=k, **short)), "gd-k", n=500)
         for k in (1, 3, 10)
     }
-    perf = {k: v[:, 1:].mean(1) for k, v in perf.items()}
+    # past n = d, where more steps approach least squares; below it a fixed step of
+    # 10-step GD diverges on rare prompts (heavy-tailed curvature), see the README
+    past = slice(D + 1, None)
+    perf = {k: v[:, past].mean(1) for k, v in perf.items()}
     assert low(perf[1] - perf[3]) > 0 and low(perf[3] - perf[10]) > 0
-    ridge = errors(ICLRegression(ICLRegressionConfig(**short)), "ridge", n=500)[:, 1:].mean(1)
+    ridge = errors(ICLRegression(ICLRegressionConfig(**short)), "ridge", n=500)[:, past].mean(1)
     assert low(perf[10] - ridge) > 0  # ten steps from zero still fall short of ridge
 
 
 def test_lasso_beats_ridge_on_sparse_weights_around_n_equals_d():
-    cfg = ICLRegressionConfig(function_class="sparse-linear", n_context=8, long_context=8)
-    fam = ICLRegression(cfg)
-    near_d = slice(3, 7)
+    # one non-zero weight of five: the l1 prior fits, the Gaussian one does not
+    cfg = ICLRegressionConfig(function_class="sparse-linear", sparsity=1)
+    fam = ICLRegression(dataclasses.replace(cfg, n_context=8, long_context=8))
+    near_d = slice(3, 8)
     lasso, ridge = (errors(fam, r, n=500)[:, near_d].mean(1) for r in ("lasso", "ridge"))
     assert low(ridge - lasso) > 0
 
@@ -148,7 +162,8 @@ def test_evaluate_command_runs_end_to_end(tmp_path):
     exe = Path(sys.executable).parent / "mesa-bench"
     args = ["evaluate", "task=icl-regression", "method=reference/ridge", "n_eval=64"]
     args += [f"out={tmp_path}", "tracking.mode=disabled"]
-    out = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     path = tmp_path / "none" / "reference" / "ridge" / "icl-regression" / "seed0" / "results.json"
     run = read_results(path).runs[0]

@@ -4,20 +4,40 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sqlite3
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
 
 from leaderboard.checks import check_submission
 from leaderboard.export import export
 from leaderboard.store import ROWS, Base, ConflictError, EntryRow, Store, StoreError
 
+POSTGRES_ENV = "MESA_BENCH_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Returns a fresh database: a SQLite file, or the PostgreSQL database in $POSTGRES_ENV."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "board.sqlite")
+        return
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"no PostgreSQL: set {POSTGRES_ENV}=postgresql+psycopg://... to run")
+    yield url
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    engine.dispose()
+
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(str(tmp_path / "board.sqlite"))
+def store(db_url):
+    s = Store(db_url)
     yield s
     s.close()
 
@@ -26,18 +46,23 @@ def _submit(store, results, submitter):
     return store.submit(check_submission(results.model_dump_json()), submitter)
 
 
-def test_migrations_match_models_and_sqlite_is_one_wal_file(tmp_path):
+def test_migrations_match_models(store):
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    Store(store.url).close()  # reopening applies nothing and fails on nothing
+
+
+def test_sqlite_is_one_file_in_wal_mode(tmp_path):
     path = tmp_path / "board.sqlite"
     store = Store(str(path))
     with store.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     store.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["board.sqlite"]
-    Store(str(path)).close()  # reopening applies nothing and fails on nothing
 
 
-def test_tokens_are_stored_only_as_hashes(store, tmp_path):
+def test_tokens_are_stored_only_as_hashes(tmp_path):
+    store = Store(str(tmp_path / "board.sqlite"))
     token = store.add_submitter("alice")
     assert store.authenticate(token) is not None
     assert store.authenticate(token + "x") is None

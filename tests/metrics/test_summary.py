@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -110,3 +111,42 @@ def test_bad_inputs_are_named(make):
         summarize([make.results(make.run()), make.results(make.run())])
     with pytest.raises(ValueError, match="at least one"):
         summarize([])
+
+
+def test_behavioral_objective_is_recomputed_from_fits(make):
+    from mesa_bench.results import BehaviorRecord, ObjectiveFit
+
+    def behavior(base_ll, proxy_ll):
+        return {
+            "goal-anywhere": BehaviorRecord(
+                n_trials=5,
+                n_steps=50,
+                fits={
+                    "base": ObjectiveFit(beta=1.0, log_likelihood=base_ll),
+                    "proxy:corner": ObjectiveFit(beta=2.0, log_likelihood=proxy_ll),
+                },
+                objective="base",  # a stale writer's claim: the reader recomputes
+                posterior={"base": 1.0, "proxy:corner": 0.0},
+            )
+        }
+
+    runs = [make.run(seed=0), make.run(seed=1)]
+    runs[0].behavior.update(behavior(-1.0, -10.0))
+    runs[1].behavior.update(behavior(-10.0, -1.0 - np.log(3.0)))
+    s = summarize(make.results(*runs), n_resamples=20)
+    block = s["families"]["toy-v1"]["behavioral_objective"]["goal-anywhere"]
+    assert block["per_seed"] == ["base", "proxy:corner"]
+    assert block["counts"] == {"base": 1, "proxy:corner": 1}
+    post1 = np.exp(-1 - np.log(3)) / (np.exp(-1 - np.log(3)) + np.exp(-10))
+    expected = (1 / (1 + np.exp(-9)) + (1 - post1)) / 2
+    assert block["posterior_mean"]["base"] == pytest.approx(expected)
+    Summary.model_validate(s)
+
+
+def test_in_context_gain_from_error_positions(make):
+    r = make.run()
+    r.splits["test"].extras.update(
+        {"error@1": [4.0, 4.0], "error@2": [2.0, 2.0], "error@3": [1.0, 1.0]}
+    )
+    s = summarize(make.results(r), n_resamples=20)
+    assert s["families"]["toy-v1"]["signatures"]["in_context_gain"]["per_seed"] == [0.75]

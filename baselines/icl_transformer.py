@@ -1,0 +1,235 @@
+"""In-context learning with a causal transformer (Garg et al. 2022, "What can transformers
+learn in context?") on ``sequence`` families.
+
+A prompt ``(x_0, y_0), ..., (x_{n-1}, y_{n-1})`` becomes ``2n`` tokens, ``x_i`` as
+``[x_i, 0]`` and ``y_i`` as ``[0, ..., 0, y_i]``, read in by a linear layer with learned
+positions. A causal transformer reads them; the output at the token of ``x_i``, which has
+seen ``x_0 .. x_i`` and ``y_0 .. y_{i-1}``, is read out as the prediction of ``y_i``.
+Training minimizes the squared error at every position of fresh train prompts, so
+whatever regression algorithm the network ends up running, it runs in its forward pass.
+Garg's curriculum on the context length is optional (``curriculum_start``); their
+curriculum on the input dimension is not offered, since it needs the family to draw
+functions of fewer inputs, which the ``sequence`` protocol does not expose.
+
+``icl-lstm`` (``baselines.icl_lstm``) is this trainer with an LSTM in place of the
+transformer. Reads top to bottom: config, network, the method used for evaluation, then
+the training loop (sample, update, evaluate).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from baselines import meta_training as mt
+from mesa_bench.api import Method
+from mesa_bench.evaluate import Evaluator
+from mesa_bench.methods import MethodEntry, TrainContext, Trained
+from mesa_bench.sequence import SequenceBatch, SequenceFamily, squared_error
+
+
+@dataclass
+class ICLTransformerConfig(mt.TrainConfig):
+    """The in-context transformer; every field of ``TrainConfig`` (``method.lr=...``) applies.
+
+    Attributes:
+        width: embedding width (``d_model``).
+        layers: transformer blocks (pre-norm, GELU MLP of 4 x width, no dropout).
+        heads: attention heads.
+        max_points: pairs per prompt the learned positions cover (prompts of more pairs
+            are refused); the ``long-context`` shift needs at least its prompt length.
+        curriculum_start: 0 trains on whole prompts; otherwise Garg's curriculum: train
+            prompts are cut to this many pairs at first and grow by ``curriculum_step``
+            pairs every ``curriculum_every`` outer steps, up to the whole prompt.
+        curriculum_step: pairs added at each curriculum stage.
+        curriculum_every: outer steps per curriculum stage.
+    """
+
+    description: str = "causal transformer over interleaved (x, y) tokens (Garg et al. 2022)"
+    width: int = 64
+    layers: int = 3
+    heads: int = 4
+    max_points: int = 128
+    curriculum_start: int = 0
+    curriculum_step: int = 2
+    curriculum_every: int = 2000
+    save_every: int = 1000
+    log_every: int = 100
+
+    def check(self) -> None:
+        super().check()
+        if min(self.width, self.layers, self.heads, self.max_points) < 1:
+            raise ValueError("method.width, layers, heads and max_points must be at least 1")
+        if self.width % self.heads:
+            raise ValueError(f"method.width={self.width} must be a multiple of heads={self.heads}")
+        if self.curriculum_start < 0 or self.curriculum_step < 1 or self.curriculum_every < 1:
+            raise ValueError("method.curriculum_start must be >= 0, its step and every >= 1")
+
+
+def tokens(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """Returns the interleaved tokens ``(B, 2n, d + 1)`` of ``xs (B, n, d)``, ``ys (B, n)``."""
+    b, n, d = xs.shape
+    x_tok = torch.cat([xs, xs.new_zeros(b, n, 1)], dim=-1)
+    y_tok = torch.cat([xs.new_zeros(b, n, d), ys[..., None].to(xs)], dim=-1)
+    return torch.stack([x_tok, y_tok], dim=2).reshape(b, 2 * n, d + 1)
+
+
+class CausalTransformer(nn.Module):
+    """Pre-norm transformer blocks under a causal mask: ``(B, L, width)`` to the same."""
+
+    def __init__(self, cfg: ICLTransformerConfig):
+        super().__init__()
+        block = nn.TransformerEncoderLayer(
+            cfg.width,
+            cfg.heads,
+            dim_feedforward=4 * cfg.width,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.blocks = nn.TransformerEncoder(block, cfg.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(cfg.width)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        mask = nn.Transformer.generate_square_subsequent_mask(h.shape[1], device=h.device)
+        return self.norm(self.blocks(h, mask=mask, is_causal=True))
+
+
+class ICLNet(nn.Module):
+    """Read-in, optional learned positions, a causal body, read-out at the x tokens.
+
+    Args:
+        dim: input dimension d of the prompts.
+        width: embedding width.
+        body: maps ``(B, L, width)`` to ``(B, L, width)`` causally.
+        max_points: pairs covered by learned positions; 0 for none (a recurrent body
+            knows the order already).
+    """
+
+    def __init__(self, dim: int, width: int, body: nn.Module, max_points: int):
+        super().__init__()
+        self.read_in = nn.Linear(dim + 1, width)
+        self.max_points = max_points
+        self.positions = None
+        if max_points:
+            self.positions = nn.Parameter(0.02 * torch.randn(2 * max_points, width))
+        self.body = body
+        self.read_out = nn.Linear(width, 1)
+
+    def forward(self, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+        """Returns predictions ``(B, n)``: entry i from ``xs[:, :i+1]`` and ``ys[:, :i]``."""
+        h = self.read_in(tokens(xs, ys))
+        if self.positions is not None:
+            if xs.shape[1] > self.max_points:
+                raise ValueError(
+                    f"prompts of {xs.shape[1]} pairs exceed method.max_points="
+                    f"{self.max_points}; train with a larger max_points"
+                )
+            h = h + self.positions[: h.shape[1]]
+        return self.read_out(self.body(h)[:, ::2]).squeeze(-1)
+
+
+class ICLPredictor(Method):
+    """A trained in-context model as a ``sequence`` method (the prompt is its only state)."""
+
+    def __init__(self, name: str, net: ICLNet, device: torch.device):
+        self.name, self.net, self.device = name, net, device
+
+    def reset(self, batch: int, tasks=None) -> None:
+        pass  # everything it knows about a task is in the prompt it is given
+
+    def predict(self, batch: SequenceBatch) -> torch.Tensor:
+        with torch.no_grad():
+            return self.net(batch.xs.to(self.device), batch.ys.to(self.device))
+
+    def parameter_count(self) -> int:
+        return mt.parameter_count(self.net)
+
+
+def curriculum_points(cfg: ICLTransformerConfig, step: int, n: int) -> int:
+    """Returns how many pairs of an ``n``-pair train prompt are used at outer ``step``."""
+    if cfg.curriculum_start == 0:
+        return n
+    return min(n, cfg.curriculum_start + cfg.curriculum_step * (step // cfg.curriculum_every))
+
+
+class ICLTransformer(MethodEntry):
+    """Registry entry ``icl-transformer``: trains an ``ICLNet`` on the family's train prompts.
+
+    The budget counts prompts.
+    """
+
+    config_class: ClassVar[type[ICLTransformerConfig]] = ICLTransformerConfig
+    kinds = ("sequence",)
+    default_budget: ClassVar[int] = 2_000_000
+    config: ICLTransformerConfig
+
+    def make_net(self, dim: int) -> ICLNet:
+        """Returns the untrained network for prompts of input dimension ``dim``."""
+        cfg = self.config
+        return ICLNet(dim, cfg.width, CausalTransformer(cfg), cfg.max_points)
+
+    def train(
+        self,
+        family: SequenceFamily,
+        evaluator: Evaluator,
+        budget: int,
+        seed: int,
+        ctx: TrainContext,
+    ) -> Trained:
+        cfg = self.config
+        cfg.check()
+        device = mt.setup_torch(cfg, seed, self.name, ctx.device)
+        dim = family.sample_batch(mt.train_stream(seed, "probe", 0), 1, "train").xs.shape[-1]
+        net = self.make_net(dim).to(device)
+        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        progress = mt.Progress()
+        path, print_ = ctx.run_dir / mt.STATE_FILE, mt.fingerprint(cfg, family, budget, seed)
+        parts = {"net": net, "optimizer": optimizer}
+        mt.load_progress(path, progress, parts, evaluator, print_)
+        started, spent_at_start = time.perf_counter(), progress.spent
+
+        def make_method(rng: np.random.Generator) -> ICLPredictor:
+            return ICLPredictor(self.name, copy.deepcopy(net).eval(), device)
+
+        while progress.spent + cfg.batch <= budget:
+            # --- sample ---
+            draw = mt.train_stream(seed, "batch", progress.step)
+            batch = family.sample_batch(draw, cfg.batch, "train")
+            points = curriculum_points(cfg, progress.step, batch.ys.shape[1])
+            if points < batch.ys.shape[1]:
+                batch = SequenceBatch(batch.xs[:, :points], batch.ys[:, :points])
+
+            # --- update ---
+            preds = net(batch.xs.to(device), batch.ys.to(device))
+            loss = squared_error(preds, batch).mean()
+            loss.backward()
+            norm = mt.clip_and_step(cfg, list(net.parameters()), optimizer)
+            progress.step += 1
+            progress.spent += cfg.batch
+
+            # --- evaluate ---
+            if progress.step % cfg.log_every == 0:
+                elapsed = max(time.perf_counter() - started, 1e-9)
+                metrics = {
+                    "train/loss": loss.item(),
+                    "train/grad_norm": norm,
+                    "train/points": float(points),
+                    "train/prompts_per_s": (progress.spent - spent_at_start) / elapsed,
+                }
+                ctx.log(metrics, progress.spent)
+            if evaluator.due(progress.spent):
+                evaluator.checkpoint(progress.spent, make_method)
+            if mt.should_save(cfg, progress):
+                mt.save_progress(path, progress, parts, evaluator, print_)
+
+        mt.final_checkpoint(evaluator, progress.spent, make_method)
+        mt.save_progress(path, progress, parts, evaluator, print_)
+        return Trained(make_method, progress.spent, mt.parameter_count(net))
