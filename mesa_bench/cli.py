@@ -102,8 +102,9 @@ def cmd_tasks(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from mesa_bench.report_text import console_for_tables
 
     table = Table("family", "kind", "shifts", "references (score 1 / floor / others)", "objectives")
     for r in rows:
@@ -112,7 +113,7 @@ def cmd_tasks(args) -> int:
         ]
         refs = f"{r['score_reference']} / {r['floor_reference']} / {', '.join(others)}"
         table.add_row(r["id"], r["kind"], ", ".join(r["shifts"]), refs, ", ".join(r["objectives"]))
-    Console().print(table)
+    console_for_tables().print(table)
     return 0
 
 
@@ -121,13 +122,14 @@ def cmd_methods(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from mesa_bench.report_text import console_for_tables
 
     table = Table("method", "trainable", "families")
     for r in rows:
         table.add_row(r["name"], "yes" if r["trainable"] else "no", ", ".join(r["families"]))
-    Console().print(table)
+    console_for_tables().print(table)
     return 0
 
 

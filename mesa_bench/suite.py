@@ -55,22 +55,29 @@ class Suite:
         """Returns every method the suite runs, in first-seen order."""
         return list(dict.fromkeys(m for e in self.entries for m in e.methods))
 
-    def jobs(self, methods: list[str] | None = None) -> list[Job]:
-        """Returns the suite's runs, optionally only those of ``methods``."""
-        if methods:
-            unknown = sorted(set(methods) - set(self.methods()))
-            if unknown:
-                raise ValueError(
-                    f"suite {self.name!r} has no method {', '.join(map(repr, unknown))} "
-                    f"(methods: {', '.join(self.methods())})"
-                )
+    def jobs(
+        self, methods: list[str] | None = None, families: list[str] | None = None
+    ) -> list[Job]:
+        """Returns the suite's runs, optionally only those of ``methods`` and ``families``."""
+        _check_subset("method", methods, self.methods(), self.name)
+        _check_subset("family", families, [e.family for e in self.entries], self.name)
         return [
             Job(entry.family, method, seed, budget, entry.task, entry.splits)
             for entry in self.entries
+            if not families or entry.family in families
             for method, budget in entry.methods.items()
             if not methods or method in methods
             for seed in range(self.seeds)
         ]
+
+
+def _check_subset(kind: str, chosen: list[str] | None, known: list[str], suite: str) -> None:
+    unknown = sorted(set(chosen or ()) - set(known))
+    if unknown:
+        raise ValueError(
+            f"suite {suite!r} has no {kind} {', '.join(map(repr, unknown))} "
+            f"({kind}s: {', '.join(dict.fromkeys(known))})"
+        )
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ import json
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from mesa_bench.results import write_results
-from mesa_bench.suite import SUITES, Suite, get_suite
+from mesa_bench.results import read_results, write_results
+from mesa_bench.suite import SUITES, Job, Suite, get_suite
 from mesa_bench.suite_run import (
     PUBLISHERS,
     SuiteRunConfig,
@@ -22,51 +23,45 @@ from mesa_bench.suite_run import (
 )
 from mesa_bench.tracking import Tracker, TrackingConfig
 
+OUR_KEYS = ("suite", "method", "family", "out")
 
-def split_overrides(args: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Returns (our keys: suite, method, out) and the overrides left for Hydra."""
+
+@dataclass
+class Selection:
+    """A suite and the part of it to run: methods and families (all when empty)."""
+
+    suite: Suite
+    methods: list[str]
+    families: list[str]
+    out: str
+
+    @property
+    def dir(self) -> Path:
+        return suite_dir(self.out, self.suite)
+
+    def jobs(self) -> list[Job]:
+        return self.suite.jobs(self.methods or None, self.families or None)
+
+    def methods_run(self) -> list[str]:
+        return list(dict.fromkeys(j.method for j in self.jobs()))
+
+
+def parse(args: list[str]) -> tuple[Selection, list[str]]:
+    """Returns the selection named by ``suite= method= family= out=`` and the other args."""
     ours, rest = {}, []
     for a in args:
         key, sep, value = a.partition("=")
-        if sep and key in ("suite", "method", "out"):
+        if sep and key in OUR_KEYS:
             ours[key] = value
         elif a not in ("--multirun", "-m"):
             rest.append(a)
-    return ours, rest
-
-
-def cmd_run(args: list[str]) -> int:
-    """Runs every job of a suite through Hydra; then collects. Returns the exit status."""
-    import hydra
-    from hydra.core.config_store import ConfigStore
-
-    ours, rest = split_overrides(args)
-    suite = get_suite(ours.get("suite", "mesa-v1-quick"))
-    methods = [m for m in ours.get("method", "").split(",") if m]
-    jobs = suite.jobs(methods or None)
-    out = ours.get("out", "runs")
-    ConfigStore.instance().store(name="suite_run", node=SuiteRunConfig)
-    overrides = [
-        f"suite={suite.name}",
-        f"methods=[{','.join(methods)}]",
-        f"out={out}",
-        f"job=range(0,{len(jobs)})",
-        f"hydra.sweep.dir={suite_dir(out, suite)}/hydra",
-        "hydra.sweep.subdir=${job}",
-        *rest,
-    ]
-    stop = threading.Event()
-    monitor = threading.Thread(target=watch, args=(out, suite, len(jobs), stop), daemon=True)
-    monitor.start()
-    saved = sys.argv
-    sys.argv = ["mesa-bench suite run", "--multirun", *overrides]
-    try:
-        hydra.main(config_path=None, config_name="suite_run", version_base="1.3")(_hydra_job)()
-    finally:
-        sys.argv = saved
-        stop.set()
-        monitor.join()
-    return report_and_collect(out, suite, methods, tracking_from(rest))
+    split = lambda key: [v for v in ours.get(key, "").split(",") if v]  # noqa: E731
+    selection = Selection(
+        get_suite(ours.get("suite", "mesa-v1-quick")), split("method"), split("family"),
+        ours.get("out", "runs"),
+    )  # fmt: skip
+    selection.jobs()  # refuses unknown methods and families now, with the suite's names
+    return selection, rest
 
 
 def tracking_from(overrides: list[str]) -> TrackingConfig:
@@ -79,136 +74,161 @@ def tracking_from(overrides: list[str]) -> TrackingConfig:
     return cfg
 
 
-def job_states(out: str, suite: Suite, n: int) -> dict[int, dict]:
-    """Returns the status record of every job that has one."""
+def cmd_run(args: list[str]) -> int:
+    """Runs the selected jobs of a suite through Hydra, then collects; returns the status."""
+    sel, rest = parse(args)
+    return run_selection(sel, rest)
+
+
+def run_selection(sel: Selection, rest: list[str], publish: bool = True) -> int:
+    """Runs ``sel`` with Hydra overrides ``rest``; collects, reports, publishes."""
+    import hydra
+    from hydra.core.config_store import ConfigStore
+
+    jobs = sel.jobs()
+    ConfigStore.instance().store(name="suite_run", node=SuiteRunConfig)
+    overrides = [
+        f"suite={sel.suite.name}",
+        f"methods=[{','.join(sel.methods)}]",
+        f"families=[{','.join(sel.families)}]",
+        f"out={sel.out}",
+        f"job=range(0,{len(jobs)})",
+        f"hydra.sweep.dir={sel.dir}/hydra",
+        "hydra.sweep.subdir=${job}",
+        *rest,
+    ]
+    stop = threading.Event()
+    monitor = threading.Thread(target=watch, args=(sel, stop), daemon=True)
+    monitor.start()
+    saved = sys.argv
+    sys.argv = ["mesa-bench suite run", "--multirun", *overrides]
+    try:
+        hydra.main(config_path=None, config_name="suite_run", version_base="1.3")(_hydra_job)()
+    finally:
+        sys.argv = saved
+        stop.set()
+        monitor.join()
+    return report_and_collect(sel, tracking_from(rest), publish)
+
+
+def job_states(sel: Selection) -> dict[Job, dict]:
+    """Returns the status record of every selected job that has one."""
     states = {}
-    for i in range(n):
-        path = status_path(out, suite, i)
+    for job in sel.jobs():
         try:
-            states[i] = json.loads(path.read_text())
+            states[job] = json.loads(status_path(sel.out, sel.suite, job).read_text())
         except (OSError, ValueError):
             continue
     return states
 
 
-def watch(out: str, suite: Suite, n: int, stop: threading.Event) -> None:
-    """Shows runs done, running and failed and the time left until ``stop`` is set."""
+def watch(sel: Selection, stop: threading.Event) -> None:
+    """Shows runs done, running and failed and the time left, until ``stop`` is set."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    start = time.time()
-    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(suite.name, total=n)
+    n, start = len(sel.jobs()), time.time()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()) as bar:
+        task = bar.add_task(sel.suite.name, total=n)
         while True:
-            states = [s["state"] for s in job_states(out, suite, n).values()]
+            # a status file older than this run is a leftover of an earlier one
+            states = [s["state"] for s in job_states(sel).values() if s["time"] >= start]
             done = sum(s in ("done", "skipped") for s in states)
             failed, running = states.count("failed"), states.count("running")
-            finished_now = done + failed
-            eta = (time.time() - start) / finished_now * (n - finished_now) if finished_now else 0
-            progress.update(
+            ended = done + failed
+            eta = (time.time() - start) / ended * (n - ended) if ended else float("nan")
+            bar.update(
                 task,
-                completed=finished_now,
-                description=f"{suite.name}: {done} done, {running} running, {failed} failed, "
-                f"~{eta / 60:.1f} min left",
+                completed=ended,
+                description=f"{sel.suite.name}: {done}/{n} done, {running} running, "
+                f"{failed} failed, ~{eta / 60:.1f} min left",
             )
             if stop.is_set():
                 break  # after one last update, so the display ends on the final counts
             stop.wait(1.0)
 
 
-def collect(out: str, suite: Suite, methods: list[str]) -> dict[str, Path]:
+def collect(sel: Selection) -> dict[str, Path]:
     """Merges finished runs into one results bundle per method; returns their paths."""
     bundles = {}
-    for method in methods or suite.methods():
+    for method in sel.methods_run():
         files = []
-        for job in suite.jobs([method]):
-            path = results_path(run_config(SuiteRunConfig(suite=suite.name, out=out), suite, job))
-            if finished(path):
-                from mesa_bench.results import read_results
-
+        for job in sel.jobs():
+            path = results_path(run_config(SuiteRunConfig(out=sel.out), sel.suite, job))
+            if job.method == method and finished(path):
                 files.append(read_results(path))
         if not files:
             continue
         bundle = files[0].model_copy(
             update={
                 "runs": [run for f in files for run in f.runs],
-                "config": {"suite": suite.name, "suite_version": suite.version, "method": method},
+                "config": {"suite": sel.suite.name, "method": method},
             }
         )
-        bundle.suite.version = suite.version
+        bundle.suite.version = sel.suite.version
         name = method.replace("/", "-")
-        bundles[method] = write_results(bundle, suite_dir(out, suite) / "bundles" / f"{name}.json")
+        bundles[method] = write_results(bundle, sel.dir / "bundles" / f"{name}.json")
     return bundles
 
 
-def mirror(
-    out: str, suite: Suite, bundles: dict[str, Path], report: Path, tracking: TrackingConfig
-) -> None:
+def write_report(paths: list[Path], out: Path) -> Path:
+    """Writes the metrics report of the bundles at ``paths`` to ``out``; returns the folder."""
+    from mesa_bench import report
+
+    files = [read_results(p) for p in paths]
+    return report.write_report(report.build_report(files, [str(p) for p in paths]), files, out)
+
+
+def mirror(sel: Selection, bundles: dict[str, Path], report: Path, tracking) -> None:
     """Logs the bundles and the report to wandb as artifacts of one ``collect`` run."""
     tracker = Tracker(
         tracking,
-        suite_dir(out, suite),
-        Path(out),
-        name=f"{suite.name}|collect",
-        group=suite.name,
+        sel.dir,
+        Path(sel.out),
+        name=f"{sel.suite.name}|collect",
+        group=sel.suite.name,
         job_type="collect",
-        run_config={"suite": suite.name, "version": suite.version, "methods": list(bundles)},
+        run_config={
+            "suite": sel.suite.name,
+            "version": sel.suite.version,
+            "methods": list(bundles),
+        },
     )
     try:
         for method, path in bundles.items():
-            tracker.log_artifact(path, f"bundle-{suite.name}-{method}", "bundle")
-        tracker.log_artifact(report, f"report-{suite.name}", "report")
+            tracker.log_artifact(path, f"bundle-{sel.suite.name}-{method}", "bundle")
+        tracker.log_artifact(report, f"report-{sel.suite.name}", "report")
     finally:
         tracker.finish()
     if tracker.run_dir is not None:
         print(f"wandb run: {tracker.run_dir}")
 
 
-def report_and_collect(
-    out: str,
-    suite: Suite,
-    methods: list[str],
-    tracking: TrackingConfig | None = None,
-    publish: bool = True,
-) -> int:
+def report_and_collect(sel: Selection, tracking: TrackingConfig, publish: bool = True) -> int:
     """Collects bundles, writes the report, publishes; returns non-zero if a job failed."""
-    tracking = tracking or TrackingConfig()
-    n = len(suite.jobs(methods or None))
-    states = job_states(out, suite, n)
-    failed = {i: s for i, s in states.items() if s["state"] == "failed"}
-    missing = [i for i in range(n) if i not in states]
-    bundles = collect(out, suite, methods)
+    states = job_states(sel)
+    failed = {job: s for job, s in states.items() if s["state"] == "failed"}
+    missing = [job for job in sel.jobs() if job not in states]
+    bundles = collect(sel)
     for method, path in bundles.items():
         print(f"bundle {method}: {path}")
     if bundles:
-        report = write_report(list(bundles.values()), suite_dir(out, suite) / "report")
+        report = write_report(list(bundles.values()), sel.dir / "report")
         print(f"report: {report}")
-        mirror(out, suite, bundles, report, tracking)
+        mirror(sel, bundles, report, tracking)
         if publish:
             for name in PUBLISHERS.names():
-                where = PUBLISHERS.get(name)(list(bundles.values()), suite_dir(out, suite))
+                where = PUBLISHERS.get(name)(list(bundles.values()), sel.dir)
                 print(f"leaderboard ({name}): {where}")
-    for _, s in sorted(failed.items()):
-        print(f"FAILED {s['job']}: {s.get('error', '')}", file=sys.stderr)
+    for job, s in failed.items():
+        print(f"FAILED {job.label}: {s.get('error', '')}", file=sys.stderr)
     if missing:
         print(f"{len(missing)} job(s) never started", file=sys.stderr)
     return 1 if failed or missing else 0
 
 
-def write_report(paths: list[Path], out: Path) -> Path:
-    """Writes the metrics report of the bundles at ``paths`` to ``out``; returns the folder."""
-    from mesa_bench import report
-    from mesa_bench.results import read_results
-
-    files = [read_results(p) for p in paths]
-    return report.write_report(report.build_report(files, [str(p) for p in paths]), files, out)
-
-
 def cmd_collect(args: list[str]) -> int:
-    ours, rest = split_overrides(args)
-    suite = get_suite(ours.get("suite", "mesa-v1-quick"))
-    methods = [m for m in ours.get("method", "").split(",") if m]
-    return report_and_collect(ours.get("out", "runs"), suite, methods, tracking_from(rest))
+    sel, rest = parse(args)
+    return report_and_collect(sel, tracking_from(rest))
 
 
 def cmd_list(args: list[str]) -> int:

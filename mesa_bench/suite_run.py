@@ -37,6 +37,7 @@ class SuiteRunConfig:
     Attributes:
         suite: suite name, e.g. ``mesa-v1-quick``.
         methods: only these methods of the suite (all when empty).
+        families: only these families of the suite (all when empty).
         job: index into the suite's job list (set by the sweep).
         task_overrides: family name -> config field overrides applied to that family's
             runs (``+task_overrides.bandit.horizon=50``).
@@ -47,6 +48,7 @@ class SuiteRunConfig:
 
     suite: str = "mesa-v1-quick"
     methods: list[str] = field(default_factory=list)
+    families: list[str] = field(default_factory=list)
     job: int = -1
     task_overrides: dict[str, Any] = field(default_factory=dict)
     out: str = "runs"
@@ -99,8 +101,10 @@ def finished(path: Path) -> bool:
     return True
 
 
-def status_path(out: str | Path, suite: Suite, index: int) -> Path:
-    return suite_dir(out, suite) / "status" / f"{index:04d}.json"
+def status_path(out: str | Path, suite: Suite, job: Job) -> Path:
+    """Returns the status file of ``job`` (named by the job, not its index in a filter)."""
+    name = f"{job.method}--{job.family}--seed{job.seed}".replace("/", "-")
+    return suite_dir(out, suite) / "status" / f"{name}.json"
 
 
 def write_status(path: Path, job: Job, state: str, **extra) -> None:
@@ -116,8 +120,8 @@ def run_job(cfg: SuiteRunConfig) -> str:
     from mesa_bench import jobs
 
     suite = get_suite(cfg.suite)
-    job = suite.jobs(cfg.methods or None)[cfg.job]
-    status = status_path(cfg.out, suite, cfg.job)
+    job = suite.jobs(cfg.methods or None, cfg.families or None)[cfg.job]
+    status = status_path(cfg.out, suite, job)
     try:
         rc = run_config(cfg, suite, job)
         if finished(results_path(rc)):
