@@ -59,9 +59,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("suite", help="run|collect|list versioned suites (Hydra overrides)")
 
-    s = sub.add_parser("demo", help="evaluate the bandit references and print what they find")
+    s = sub.add_parser("demo", help="the quick suite on bandit and maze, report, leaderboard")
     s.add_argument("--out", default="runs/demo", help="output folder")
-    s.add_argument("--n-eval", type=int, default=1000, help="trials per split")
+    s.add_argument(
+        "--references-only", action="store_true", help="only evaluate the bandit references"
+    )
+    s.add_argument("--n-eval", type=int, default=1000, help="trials per split (--references-only)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("validate", help="check results files against the schema")
@@ -136,7 +139,7 @@ def cmd_methods(args) -> int:
 def cmd_demo(args) -> int:
     from mesa_bench.demo import run_demo
 
-    return run_demo(args.out, args.n_eval)
+    return run_demo(args.out, args.n_eval, args.references_only)
 
 
 def cmd_validate(args) -> int:

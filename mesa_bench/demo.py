@@ -1,4 +1,10 @@
-"""``make demo``: the bandit references on ``test`` and ``long-horizon``, with 95% CIs."""
+"""``make demo``: the quick suite's rl baselines and references on bandit and maze.
+
+Runs ``rl2``, ``memoryless`` and every reference on the ``bandit`` and ``maze`` families of
+``mesa-v1-quick`` (3 seeds each) on two local workers, then the report and the local
+leaderboard, and prints where everything is. ``--references-only`` evaluates just the
+bandit references (seconds, no training).
+"""
 
 from __future__ import annotations
 
@@ -10,25 +16,49 @@ from mesa_bench.methods import MethodConfig
 from mesa_bench.registry import FAMILIES
 from mesa_bench.report_text import console_for_tables, run_table
 
-DEMO_FAMILY = "bandit"
+DEMO_SUITE = "mesa-v1-quick"
+DEMO_FAMILIES = ["bandit", "maze"]
+DEMO_LAUNCHER = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 
 
-def run_demo(out: str, n_eval: int) -> int:
-    """Evaluates every reference of the bandit family; prints the table and paths."""
+def run_demo(out: str, n_eval: int, references_only: bool = False) -> int:
+    """Runs the demo; returns the exit status."""
+    if references_only:
+        return bandit_references(out, n_eval)
+    from mesa_bench import report
+    from mesa_bench.results import read_results
+    from mesa_bench.suite import get_suite
+    from mesa_bench.suite_cli import Selection, run_selection
+
     console = console_for_tables()
-    family_cls = FAMILIES.get(DEMO_FAMILY)
     start = time.perf_counter()
+    sel = Selection(get_suite(DEMO_SUITE), [], DEMO_FAMILIES, out)
+    console.print(f"mesa-bench demo: {len(sel.jobs())} runs of {DEMO_SUITE} on {DEMO_FAMILIES}")
+    status = run_selection(sel, DEMO_LAUNCHER)
+    bundles = sorted((sel.dir / "bundles").glob("*.json"))
+    files = [read_results(p) for p in bundles]
+    for table in report.report_tables(report.build_report(files, [str(p) for p in bundles])):
+        console.print(table)
+    console.print(f"runs: {sel.dir}")
+    console.print(f"report: {sel.dir / 'report'}")
+    console.print(f"leaderboard: {sel.dir / 'leaderboard.md'} and {sel.dir / 'leaderboard.html'}")
+    console.print(f"done in {(time.perf_counter() - start) / 60:.1f} min")
+    return status
+
+
+def bandit_references(out: str, n_eval: int) -> int:
+    """Evaluates every bandit reference on test and long-horizon; prints the table."""
+    console = console_for_tables()
+    family_cls = FAMILIES.get("bandit")
     done = []
     for ref in family_cls.spec.references:
-        name = f"reference/{ref}"
         cfg = RunConfig(
-            task=family_cls.config_class(name=DEMO_FAMILY),
-            method=MethodConfig(name=name),
+            task=family_cls.config_class(name="bandit"),
+            method=MethodConfig(name=f"reference/{ref}"),
             n_eval=n_eval,
             out=out,
-            suite="demo",
         )
-        with console.status(f"evaluating {name} on {family_cls.spec.id}"):
+        with console.status(f"evaluating reference/{ref} on {family_cls.spec.id}"):
             done.append(jobs.run(cfg))
     console.print(
         run_table(
@@ -38,5 +68,4 @@ def run_demo(out: str, n_eval: int) -> int:
     )
     for r in done:
         console.print(f"{r.results.method.name}: results {r.results_path}; wandb {r.wandb_dir}")
-    console.print(f"done in {time.perf_counter() - start:.1f} s")
     return 0

@@ -41,6 +41,17 @@ def build(cfg: RunConfig) -> tuple[TaskFamily, MethodEntry]:
     return family, entry
 
 
+def suite_info(name: str) -> SuiteInfo:
+    """Returns the id and version of suite ``name`` (``none`` for a stand-alone run)."""
+    from mesa_bench.suite import SUITES, get_suite
+
+    if name == "none":
+        return SuiteInfo()
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r} (known: none, {', '.join(SUITES.names())})")
+    return SuiteInfo(id=name, version=get_suite(name).version)
+
+
 def run_dir(cfg: RunConfig, family: TaskFamily) -> Path:
     """Returns the folder of one run's files."""
     return Path(cfg.out) / cfg.suite / cfg.method.name / family.spec.name / f"seed{cfg.seed}"
@@ -68,7 +79,7 @@ def run(cfg: RunConfig) -> JobResult:
         trained = entry.train(family, evaluator, budget, cfg.seed, ctx)
         record = evaluator.finish(trained.make_method, trained.spent, trained.parameter_count)
         results = ResultsFile(
-            suite=SuiteInfo(id=cfg.suite),
+            suite=suite_info(cfg.suite),
             method=MethodInfo(
                 name=cfg.method.name,
                 version=cfg.method.version,

@@ -194,10 +194,17 @@ def _runs_by_method_family(files: list[ResultsFile]) -> dict[tuple[str, str], li
 def _grid(plt, n: int, width: float = 4.2, height: float = 3.2):
     cols = min(3, max(n, 1))
     rows = (max(n, 1) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(width * cols, height * rows), squeeze=False, layout="constrained"
+    )
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, axes.ravel()
+
+
+def _color(plt, i: int, n: int):
+    """Returns the i-th of n distinct colours (tab10 up to 10 methods, then tab20)."""
+    return f"C{i}" if n <= 10 else plt.get_cmap("tab20")(i % 20)
 
 
 def _learning_curves(plt, methods: dict, families: list[str]):
@@ -207,7 +214,7 @@ def _learning_curves(plt, methods: dict, families: list[str]):
             f = s["families"].get(family)
             if f is None:
                 continue
-            color = f"C{i % 10}"
+            color = _color(plt, i, len(methods))
             c = f["curve"]
             x = np.maximum(np.array(c["budgets"], float), 1.0)
             y = np.array([np.nan if v is None else v for v in c["iqm"]], float)
@@ -255,7 +262,7 @@ def _reachability(plt, methods: dict, families: list[str], runs: dict):
             f = s["families"].get(family)
             if f is None:
                 continue
-            color = f"C{i % 10}"
+            color = _color(plt, i, len(methods))
             rs = runs[(name, family)]
             comp, match, budgets = [], [], {0, f["budget"]}
             target = rs[0].score_reference
@@ -268,8 +275,15 @@ def _reachability(plt, methods: dict, families: list[str], runs: dict):
                 budgets.update(b, mb)
             grid = np.array(sorted(budgets), float)
             x = np.maximum(grid, 1.0)
+            # a run with no training has a single point: show it as a marker
+            marker = "o" if len(grid) == 1 else None
             ax.step(
-                x, _reach_curve(comp, grid), where="post", color=color, label=f"{name}: s >= tau"
+                x,
+                _reach_curve(comp, grid),
+                where="post",
+                color=color,
+                marker=marker,
+                label=f"{name}: s >= tau",
             )
             if match:
                 ax.step(
@@ -278,6 +292,7 @@ def _reachability(plt, methods: dict, families: list[str], runs: dict):
                     where="post",
                     color=color,
                     ls="--",
+                    marker="x" if marker else None,
                     label=f"{name}: matches {target}",
                 )
         ax.set(
@@ -294,7 +309,7 @@ def _reachability(plt, methods: dict, families: list[str], runs: dict):
 
 def _robustness(plt, methods: dict):
     shifts = sorted({k for s in methods.values() for k in s["objective_robustness"]})
-    fig, axes = _grid(plt, len(shifts), width=5.0)
+    fig, axes = _grid(plt, len(shifts), width=5.0, height=3.8)
     if not shifts:
         axes[0].set_visible(True)
         axes[0].text(
@@ -328,7 +343,9 @@ def _robustness(plt, methods: dict):
 def _heatmap(plt, methods: dict, families: list[str]):
     names = list(methods)
     frac = np.full((len(names), len(families)), np.nan)
-    fig, ax = plt.subplots(figsize=(1.6 * len(families) + 3, 0.6 * len(names) + 2))
+    fig, ax = plt.subplots(
+        figsize=(1.6 * len(families) + 3, 0.6 * len(names) + 2), layout="constrained"
+    )
     for i, name in enumerate(names):
         for j, family in enumerate(families):
             f = methods[name]["families"].get(family)

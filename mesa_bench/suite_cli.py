@@ -111,12 +111,12 @@ def run_selection(sel: Selection, rest: list[str], publish: bool = True) -> int:
     return report_and_collect(sel, tracking_from(rest), publish)
 
 
-def job_states(sel: Selection) -> dict[Job, dict]:
-    """Returns the status record of every selected job that has one."""
+def job_states(sel: Selection) -> dict[str, dict]:
+    """Returns the status record of every selected job that has one, by job label."""
     states = {}
     for job in sel.jobs():
         try:
-            states[job] = json.loads(status_path(sel.out, sel.suite, job).read_text())
+            states[job.label] = json.loads(status_path(sel.out, sel.suite, job).read_text())
         except (OSError, ValueError):
             continue
     return states
@@ -206,8 +206,8 @@ def mirror(sel: Selection, bundles: dict[str, Path], report: Path, tracking) -> 
 def report_and_collect(sel: Selection, tracking: TrackingConfig, publish: bool = True) -> int:
     """Collects bundles, writes the report, publishes; returns non-zero if a job failed."""
     states = job_states(sel)
-    failed = {job: s for job, s in states.items() if s["state"] == "failed"}
-    missing = [job for job in sel.jobs() if job not in states]
+    failed = {label: s for label, s in states.items() if s["state"] == "failed"}
+    missing = [job for job in sel.jobs() if job.label not in states]
     bundles = collect(sel)
     for method, path in bundles.items():
         print(f"bundle {method}: {path}")
@@ -219,8 +219,8 @@ def report_and_collect(sel: Selection, tracking: TrackingConfig, publish: bool =
             for name in PUBLISHERS.names():
                 where = PUBLISHERS.get(name)(list(bundles.values()), sel.dir)
                 print(f"leaderboard ({name}): {where}")
-    for job, s in failed.items():
-        print(f"FAILED {job.label}: {s.get('error', '')}", file=sys.stderr)
+    for label, s in failed.items():
+        print(f"FAILED {label}: {s.get('error', '')}", file=sys.stderr)
     if missing:
         print(f"{len(missing)} job(s) never started", file=sys.stderr)
     return 1 if failed or missing else 0

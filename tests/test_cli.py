@@ -102,7 +102,9 @@ def test_validate_and_schema(tmp_path):
 @pytest.mark.slow
 def test_demo_prints_the_table_and_paths(tmp_path, wandb_env):
     env = {**os.environ}
-    out = cli("demo", "--out", str(tmp_path / "demo"), "--n-eval", "200", env=env)
+    out = cli(
+        "demo", "--references-only", "--out", str(tmp_path / "demo"), "--n-eval", "200", env=env
+    )
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())
     for ref in ("thompson", "random", "ucb1", "greedy"):

@@ -13,7 +13,8 @@ draws a fresh function per prompt; below 1, functions come from a fixed pool of
 
 ## Shifts
 ``x-scale`` (inputs times 3), ``noisy`` (sigma = 1), ``long-context`` (80 examples),
-``other-class`` (functions of ``other_class``, default ``relu-net``, never pooled).
+``other-class`` (functions of ``other_class``: by default ``sparse-linear`` after linear
+training, ``linear`` after the others; never pooled).
 
 ## References
 ``ridge`` (lambda = sigma^2 of train; Bayes optimal on linear train/test, x-scale and
@@ -43,6 +44,7 @@ from benchmarks.icl_regression.config import (
     REFERENCE_NAMES,
     ICLRegressionConfig,
     pool_size,
+    shift_class,
 )
 from mesa_bench import seeding
 from mesa_bench.api import FamilySpec, Method
@@ -87,7 +89,7 @@ class ICLRegression(SequenceFamily):
         self.check_split(split)
         c = self.config
         return {
-            "function_class": c.other_class if split == "other-class" else c.function_class,
+            "function_class": shift_class(c) if split == "other-class" else c.function_class,
             "n_points": (c.long_context if split == "long-context" else c.n_context) + 1,
             "noise": c.shift_noise if split == "noisy" else c.noise,
             "x_scale": c.x_scale if split == "x-scale" else 1.0,

@@ -28,7 +28,10 @@ class ICLRegressionConfig(FamilyConfig):
         x_scale: input scale of the ``x-scale`` shift.
         shift_noise: sigma of the ``noisy`` shift.
         long_context: examples in context on the ``long-context`` shift.
-        other_class: function class of the ``other-class`` shift.
+        other_class: function class of the ``other-class`` shift; empty (default) picks
+            ``sparse-linear`` for linear training and ``linear`` otherwise. ``relu-net``
+            is allowed, but there ridge (lambda = sigma^2) does worse than predicting zero,
+            so normalized scores on that split are meaningless (README.md).
         gd_steps: k of the ``gd-k`` reference (k steps of gradient descent from zero).
         knn_neighbours: neighbours averaged by the ``knn`` reference.
         pool_seed: seed of the task pool used when diversity < 1.
@@ -44,15 +47,16 @@ class ICLRegressionConfig(FamilyConfig):
     x_scale: float = 3.0
     shift_noise: float = 1.0
     long_context: int = 80
-    other_class: str = "relu-net"
+    other_class: str = ""
     gd_steps: int = 1
     knn_neighbours: int = 3
     pool_seed: int = 0
 
     def check(self) -> None:
         """Raises ValueError naming the first bad field."""
-        for field in ("function_class", "other_class"):
-            if getattr(self, field) not in FUNCTION_CLASSES:
+        allowed = {"function_class": FUNCTION_CLASSES, "other_class": ("", *FUNCTION_CLASSES)}
+        for field, names in allowed.items():
+            if getattr(self, field) not in names:
                 raise ValueError(
                     f"{field} must be one of {', '.join(FUNCTION_CLASSES)}; "
                     f"got {getattr(self, field)!r}"
@@ -65,6 +69,13 @@ class ICLRegressionConfig(FamilyConfig):
             raise ValueError(f"sparsity must lie in [1, dim={self.dim}], got {self.sparsity}")
         if self.noise < 0 or self.shift_noise < 0 or self.x_scale <= 0:
             raise ValueError("noise and shift_noise must be >= 0 and x_scale > 0")
+
+
+def shift_class(config: ICLRegressionConfig) -> str:
+    """Returns the function class of the ``other-class`` shift."""
+    if config.other_class:
+        return config.other_class
+    return "sparse-linear" if config.function_class == "linear" else "linear"
 
 
 def pool_size(diversity: float) -> int | None:

@@ -24,9 +24,14 @@ VI_MAX_ITERATIONS = 2000
 
 
 def logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
-    """Returns ``log sum exp(x)`` along ``axis``, stably (a lean scipy.special.logsumexp)."""
+    """Returns ``log sum exp(x)`` along ``axis``, stably (a lean scipy.special.logsumexp).
+
+    The exponentials of ``x - max <= 0`` are taken in float32 (several times faster and
+    accurate to 1e-7 relative, far below what a likelihood can tell); the rest in float64.
+    """
     m = np.max(x, axis=axis, keepdims=True)
-    return np.squeeze(m, axis) + np.log(np.sum(np.exp(x - m), axis=axis))
+    total = np.sum(np.exp((x - m).astype(np.float32)), axis=axis, dtype=np.float64)
+    return np.squeeze(m, axis) + np.log(total)
 
 
 @dataclass(frozen=True)

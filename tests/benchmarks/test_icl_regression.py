@@ -123,8 +123,10 @@ def test_shifts_change_what_they_name():
     assert base.xs.shape == (256, 41, D)
     assert fam.sample_batch(1, 256, "long-context").xs.shape == (256, 81, D)
     assert fam.sample_batch(1, 256, "x-scale").xs.std() == pytest.approx(3.0, rel=0.05)
-    other = fam.sample_tasks(1, 4, "other-class")
-    assert other.function_class == "relu-net" and other.hidden.shape == (4, 16, D)
+    other = fam.sample_tasks(1, 100, "other-class")
+    assert other.function_class == "sparse-linear" and ((other.weights != 0).sum(1) == 3).all()
+    relu = ICLRegression(ICLRegressionConfig(other_class="relu-net"))
+    assert relu.sample_tasks(1, 4, "other-class").hidden.shape == (4, 16, D)
     noisy = errors(fam, "ridge", "noisy", n=300)[:, 60 // 2 :].mean()
     assert 0.9 < noisy < 1.5  # the noise floor is now sigma^2 = 1
     sparse = ICLRegression(ICLRegressionConfig(function_class="sparse-linear"))
@@ -138,7 +140,7 @@ def test_diversity_draws_from_a_finite_pool():
     assert torch.equal(narrow.sample_tasks(1, 5, "test").weights[0], w[0])
     pooled = ICLRegression(ICLRegressionConfig(diversity=0.5))  # 2^7 functions
     assert len(torch.unique(pooled.sample_tasks(0, 4000, "train").weights, dim=0)) == 128
-    assert len(torch.unique(pooled.sample_tasks(0, 500, "other-class").hidden, dim=0)) == 500
+    assert len(torch.unique(pooled.sample_tasks(0, 500, "other-class").weights, dim=0)) == 500
 
 
 def test_bad_config_is_refused_with_the_field_named():
