@@ -22,7 +22,8 @@ method's run and compare the two updates from the same state.
 optimization families set ``FamilySpec.higher_is_better = False``), and extras
 ``loss@t`` at log-spaced steps ``t <= T`` (``loss@0`` is the initial loss), ``mean_loss``
 (the loss averaged over steps ``1 .. T``: the meta-objective of Andrychowicz et al. 2016)
-and ``diverged`` (1 where the final loss is not finite or above ``LOSS_CAP``).
+and ``diverged`` (1 where the final loss is above the initial one; losses that are not
+finite count as ``LOSS_CAP``).
 
 Training loops (learned optimizers) use the same pieces: ``family.make_problem(tasks,
 split)`` gives a problem whose ``loss(params)`` is differentiable, so an unroll can
@@ -164,7 +165,7 @@ def run_inner(
     extras = {
         **marks,
         "mean_loss": capped(total.numpy() / max(horizon, 1)),
-        "diverged": (final >= LOSS_CAP).astype(float),
+        "diverged": (final > marks["loss@0"]).astype(float),
     }
     return SplitOutcome(performance=final, extras=extras)
 

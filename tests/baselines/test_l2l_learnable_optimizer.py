@@ -73,7 +73,9 @@ def test_tiny_run_writes_a_valid_record(run_config):
     record = read_results(result.results_path).runs[0]
     assert record.family == FAMILIES.get("optimizee").spec.id and record.budget == 1600
     assert set(record.splits) == {"test", "other-family"}
-    assert record.curve[-1].budget == 1600 and record.parameter_count == 1 + (2 * 32 + 32) + (32 + 1)
+    assert record.curve[-1].budget == 1600 and record.parameter_count == 1 + (2 * 32 + 32) + (
+        32 + 1
+    )
 
 
 def test_same_seed_gives_the_same_numbers(tmp_path):

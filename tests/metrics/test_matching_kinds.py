@@ -5,7 +5,9 @@ import dataclasses
 import pytest
 
 from benchmarks.icl_regression import ICLRegression
+from benchmarks.icl_regression.config import ICLRegressionConfig
 from benchmarks.optimizee import Optimizee
+from benchmarks.optimizee.config import OptimizeeConfig
 from mesa_bench.evaluate import Evaluator, reference_factory
 
 
@@ -25,7 +27,8 @@ def _match(family, name):
 
 @pytest.fixture(scope="module")
 def icl():
-    return ICLWithoutLasso()
+    # prompts of 16 pairs (3 d): ridge and one GD step still differ clearly; tuning is quick
+    return ICLWithoutLasso(ICLRegressionConfig(n_context=15, long_context=15))
 
 
 @pytest.mark.parametrize("name", ["ridge", "gd-k"])
@@ -41,7 +44,8 @@ def test_icl_references_match_themselves(icl, name):
 
 
 def test_optimizer_references_match_by_update_direction():
-    rec = _match(Optimizee(), "adam")
+    # short runs on small quadratics: tuning and Newton's Hessians stay cheap
+    rec = _match(Optimizee(OptimizeeConfig(dim=5, horizon=20)), "adam")
     point = rec.points[-1]
     assert rec.kind == "optimization" and point.matched == "adam"
     assert point.similarity["adam"] == pytest.approx(1.0)
