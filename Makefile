@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml $(L2L_STAMP)
 # The leaderboard's browser test drives Debian's Chromium (root and apt needed; the test
 # is skipped where it is missing, except in CI).
 browser:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

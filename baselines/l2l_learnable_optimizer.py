@@ -71,7 +71,8 @@ class CoordinateTransform(nn.Module):
     """Maps each gradient coordinate ``g`` to ``e^s g + MLP(log|g| / p, sign g)``.
 
     The MLP's last layer starts at zero and ``s`` at 0, so the transform starts as the
-    identity. Input and output have any (same) shape; the output has the input's dtype.
+    identity. Input and output have any (same) shape; the output has the input's dtype
+    and device.
 
     Args:
         cfg: ``hidden`` and ``preprocess_p``.
@@ -86,8 +87,9 @@ class CoordinateTransform(nn.Module):
         nn.init.zeros_(self.mlp[-1].bias)
 
     def forward(self, grad: torch.Tensor) -> torch.Tensor:
-        learned = self.mlp(preprocess(grad, self.p)).squeeze(-1)
-        return (grad * self.log_scale.exp() + learned).to(grad.dtype)
+        g = grad.to(self.log_scale.device)  # the problems stay on the CPU, the rule may not
+        learned = self.mlp(preprocess(g, self.p)).squeeze(-1)
+        return (g * self.log_scale.exp() + learned).to(grad)
 
 
 class InnerParams(nn.Module):
@@ -104,15 +106,15 @@ class TransformMethod(Method):
 
     name = "l2l-learnable-optimizer"
 
-    def __init__(self, transform: CoordinateTransform, step: float, device: torch.device):
-        self.transform, self.step_size, self.device = transform, step, device
+    def __init__(self, transform: CoordinateTransform, step: float):
+        self.transform, self.step_size = transform, step
 
     def reset(self, batch: int, tasks=None) -> None:
         pass  # stateless: the update reads only the current gradient
 
     def step(self, state: OptState) -> torch.Tensor:
         with torch.no_grad():
-            return -self.step_size * self.transform(state.grad.to(self.device))
+            return -self.step_size * self.transform(state.grad)
 
     def parameter_count(self) -> int:
         return mt.parameter_count(self.transform)
@@ -152,14 +154,14 @@ class L2LLearnableOptimizer(MethodEntry):
         started, spent_at_start = time.perf_counter(), progress.spent
 
         def make_method(rng: np.random.Generator) -> TransformMethod:
-            return TransformMethod(copy.deepcopy(transform).eval(), cfg.step, device)
+            return TransformMethod(copy.deepcopy(transform).eval(), cfg.step)
 
         while progress.spent + cfg.batch <= budget:
             # --- sample ---
             draw = mt.train_stream(seed, "tasks", progress.step)
             problem = family.make_problem(family.sample_tasks(draw, cfg.batch, "train"), "train")
             init = problem.init(torch_generator(mt.train_stream(seed, "init", progress.step)))
-            model = InnerParams(init.to(device))
+            model = InnerParams(init)  # on the CPU, with the problem
             # every parameter of the model gets the one shared transform
             metaopt = l2l.optim.LearnableOptimizer(model, lambda p: transform, lr=cfg.step)
             losses = []

@@ -149,7 +149,8 @@ class LSTMOptimizer(MethodEntry):
     """Registry entry ``lstm-optimizer``: meta-trains a ``CoordinateLSTM``.
 
     The budget counts inner steps summed over problems: a trajectory of ``T`` steps on a
-    batch of ``B`` problems spends ``B * T``.
+    batch of ``B`` problems spends ``B * T``. The default, 5M, took 3 CPU-minutes (one
+    torch thread) and scored 1.17 against Adam on the quadratics (seed 0).
 
     Attributes:
         on_trajectory: called with the trajectory count after each trajectory (tests use
@@ -158,7 +159,7 @@ class LSTMOptimizer(MethodEntry):
 
     config_class: ClassVar[type[LSTMOptimizerConfig]] = LSTMOptimizerConfig
     kinds = ("optimization",)
-    default_budget: ClassVar[int] = 20_000_000
+    default_budget: ClassVar[int] = 5_000_000
     config: LSTMOptimizerConfig
     on_trajectory = None
 

@@ -141,6 +141,8 @@ class Evaluator:
     ) -> RunRecord:
         """Evaluates every split and returns the run's record."""
         splits = list(self.splits) if self.splits else list(self.spec.splits[1:])
+        if "test" not in splits:  # the learning curve and every score are anchored on test
+            splits.insert(0, "test")
         budget = self.budget if spent is None else spent
         records = {split: self._split_record(split, make_method, budget) for split in splits}
         match = self._matcher.record() if self._matcher is not None else None

@@ -21,7 +21,10 @@ neither is run and scored as usual; its record simply has no match statistics.
 
 Thresholds ``eps_A`` are calibrated per family by running every reference as a method on
 the same ``test`` trials and comparing every other one with it; they are cached per
-family configuration for the life of the process.
+family configuration for the life of the process. Two references that act alike on
+``test`` get ``eps = 0`` (e.g. maze's ``bfs`` and ``bfs-corner`` at diversity 0, where the
+goal is the corner): nothing is ever matched to either, the match point's ``matched`` is
+None ("no known algorithm"), by design, since ``test`` cannot tell them apart.
 """
 
 from __future__ import annotations
@@ -418,7 +421,13 @@ def _episodes(family: TaskFamily) -> int:
 
 
 def calibrated_eps(family: TaskFamily, eval_seed: int, n_trials: int) -> dict[str, float]:
-    """Returns ``eps_A`` per reference of ``family``, from every reference's histories."""
+    """Returns ``eps_A`` per reference of ``family``, from every reference's histories.
+
+    ``eps_A`` is half the distance from A to the nearest other reference run as a method
+    (``calibrate_eps``). Where two references behave identically on ``test`` (maze's
+    ``bfs`` and ``bfs-corner`` at diversity 0) both thresholds are 0, so no method is
+    accepted as either (``d < 0`` never holds): "no known algorithm", not an error.
+    """
     key = (family.spec.id, repr(family.config), eval_seed, n_trials)
     if key not in _EPS_CACHE:
         names, distances = reference_distances(family, eval_seed, n_trials)
@@ -465,8 +474,13 @@ def supports_behavior(family: TaskFamily) -> bool:
     return len(family.spec.objectives) >= 2 and (tabular or hasattr(family, "choice_utilities"))
 
 
-def behavior_from_history(family: TaskFamily, rec: HistoryRecorder, split: str) -> dict:
-    """Returns the behavioral objective (``behavioral_objective``'s dict) of recorded steps."""
+def behavior_from_history(family: TaskFamily, rec: HistoryRecorder, split: str) -> dict | None:
+    """Returns the behavioral objective (``behavioral_objective``'s dict) of recorded steps.
+
+    None where the tabular candidates are one and the same reward on these tasks (maze's
+    ``base`` and ``proxy:corner`` wherever the goal is the corner): no behavior can tell
+    them apart, and soft value iteration would be spent on a coin toss.
+    """
     from mesa_bench.metrics.behavioral import (
         choice_behavioral_objective,
         tabular_behavioral_objective,
@@ -477,6 +491,9 @@ def behavior_from_history(family: TaskFamily, rec: HistoryRecorder, split: str) 
     actions = np.stack(rec.actions)
     if hasattr(family, "behavior_model"):
         model = family.behavior_model(rec.tasks, split)
+        rewards = [np.asarray(r) for r in model.rewards.values()]
+        if all(np.array_equal(rewards[0], r) for r in rewards[1:]):
+            return None
         states = np.stack([family.behavior_state(x.obs) for x in rec.steps])
         task = np.broadcast_to(np.arange(live.shape[1]), live.shape)
         out = tabular_behavioral_objective(model, task[live], states[live], actions[live])
@@ -500,7 +517,8 @@ def behavior_record(
 ) -> BehaviorRecord | None:
     """Runs a fresh method on ``n_trials`` trials of ``split``; returns its behavioral objective.
 
-    None where the family has no objective model (or a single objective).
+    None where the family has no objective model (or a single objective), or where its
+    candidates coincide on the split's tasks.
     """
     from mesa_bench.evaluate import run_split  # evaluate imports us
 
@@ -514,6 +532,8 @@ def behavior_record(
 
     run_split(family, recording, split, n_trials, run_seed, eval_seed)
     out = behavior_from_history(family, recorders[-1], split)
+    if out is None:
+        return None
     return BehaviorRecord(
         n_trials=out["n_trials"],
         n_steps=out["n_steps"],

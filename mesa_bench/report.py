@@ -134,7 +134,8 @@ def report_tables(report: dict[str, Any]) -> list[Any]:
                 _est(f["score"]),
                 _num(f["score"]["p20"]),
                 _num(f["reachability"]["competence"]["p"]),
-                matched or ("none" if f["matched"]["measured"] else "not measured"),
+                matched
+                or ("no known algorithm" if f["matched"]["measured"] else "not measured"),
                 robust or "-",
                 _behavior_cell(f["behavioral_objective"]),
             )
@@ -354,7 +355,7 @@ def _heatmap(plt, methods: dict, families: list[str]):
                 continue
             counts, measured = f["matched"]["counts"], f["matched"]["measured"]
             frac[i, j] = sum(counts.values()) / measured
-            label = "none"
+            label = "no known\nalgorithm"
             if counts:
                 top = max(counts, key=counts.get)
                 label = f"{top}\n{counts[top]}/{measured}"

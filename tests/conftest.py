@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from mesa_bench.config import RunConfig
 from mesa_bench.methods import MethodConfig
 from mesa_bench.registry import FAMILIES
 from mesa_bench.tracking import TrackingConfig
+
+# Test-sized tensor ops run faster on one thread than split across two busy cores.
+torch.set_num_threads(1)
 
 WANDB_VARS = ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR")
 

@@ -17,7 +17,7 @@ from mesa_bench.suite import get_suite
 
 EXE = Path(sys.executable).parent / "mesa-bench"
 SUITE = "mesa-v1-smoke"
-METHOD = "reference/random"  # in both smoke families; trains nothing, so the test is quick
+METHOD = "reference/random"  # in both smoke families; cheap, so the launchers are what is tested
 
 
 def suite_cmd(out: Path, *extra: str) -> list[str]:

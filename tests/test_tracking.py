@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from mesa_bench import jobs
 from mesa_bench.tracking import Tracker, TrackingConfig
+
+
+def wait_for_records(path, timeout=60.0):
+    """Returns the run file's bytes once wandb's service has written past its header.
+
+    The records are written by wandb's separate service process, which can still be
+    flushing when ``finish()`` returns on a loaded machine.
+    """
+    deadline = time.time() + timeout
+    data = path.read_bytes()
+    while b"final/test/score" not in data and time.time() < deadline:
+        time.sleep(0.5)
+        data = path.read_bytes()
+    return data
 
 
 def test_offline_run_writes_config_metrics_and_results_artifact(run_config, wandb_env):
@@ -17,7 +33,7 @@ def test_offline_run_writes_config_metrics_and_results_artifact(run_config, wand
     assert data_files, "the run's data file is missing"
     # wandb >= 0.19 keeps an offline run's records (protobuf) in the .wandb log until sync;
     # field names and string values are stored verbatim there
-    data = data_files[0].read_bytes()
+    data = wait_for_records(data_files[0])
     for expected in (
         b"reference/ucb1",  # config
         b"n_eval",

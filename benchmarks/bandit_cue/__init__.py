@@ -13,9 +13,10 @@ from benchmarks.bandit_cue.env import (
     sample_misleading,
     sample_tasks,
 )
+from benchmarks.bandit_cue.objectives import choice_utilities
 from benchmarks.bandit_cue.references import REFERENCES
 from mesa_bench import seeding
-from mesa_bench.api import FamilySpec, Method, RLFamily
+from mesa_bench.api import FamilySpec, Method, RLFamily, TrialObs
 
 
 class BanditCue(RLFamily):
@@ -58,3 +59,8 @@ class BanditCue(RLFamily):
         if name not in REFERENCES:
             raise KeyError(f"bandit-cue has no reference {name!r} (has: {', '.join(REFERENCES)})")
         return REFERENCES[name](rng, self.config.arms)
+
+    def choice_utilities(self, steps: list[TrialObs]) -> dict[str, np.ndarray]:
+        """Returns each candidate objective's utility of every arm at every step,
+        ``(T, n, K)`` (``objectives.py``)."""
+        return choice_utilities(steps)

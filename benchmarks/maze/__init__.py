@@ -8,9 +8,11 @@ import numpy as np
 
 from benchmarks.maze.config import MazeConfig
 from benchmarks.maze.env import MazeTasks, MazeVectorEnv, check_size, goal_region, sample_mazes
+from benchmarks.maze.objectives import behavior_model, behavior_state
 from benchmarks.maze.references import REFERENCES
 from mesa_bench import seeding
 from mesa_bench.api import FamilySpec, Method, RLFamily
+from mesa_bench.metrics.behavioral import TabularModel
 
 BIGGER = {"bigger-maze-11": 11, "bigger-maze-15": 15}
 
@@ -57,3 +59,12 @@ class Maze(RLFamily):
         if name not in REFERENCES:
             raise KeyError(f"maze has no reference {name!r} (has: {', '.join(REFERENCES)})")
         return REFERENCES[name](rng)
+
+    def behavior_model(self, tasks: MazeTasks, split: str) -> TabularModel:
+        """Returns the known dynamics and candidate rewards of ``tasks`` (``objectives.py``)."""
+        self.check_split(split)
+        return behavior_model(tasks)
+
+    def behavior_state(self, obs: np.ndarray) -> np.ndarray:
+        """Returns the model state (the agent's flat cell) of observations ``(n, 3, N, N)``."""
+        return behavior_state(obs)

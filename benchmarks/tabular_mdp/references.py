@@ -11,6 +11,8 @@ PRIOR_REWARD_MEAN = 1.0  # the family's prior: mean rewards ~ N(1, 1), noise N(0
 PRIOR_REWARD_PRECISION = 1.0
 NOISE_PRECISION = 1.0
 PRIOR_DIRICHLET = 1.0
+POLICY_SAMPLES = 64  # Monte Carlo draws of the MDP for PSRL's action probabilities
+POLICY_DRAW_ELEMENTS = 2**22  # transition entries drawn at once (memory bound)
 
 
 class TabularReference(RLReference):
@@ -38,14 +40,21 @@ class PlanFollower(TabularReference):
         return np.eye(self.actions)[action]
 
 
-class PSRL(PlanFollower):
+class PSRL(TabularReference):
     """Posterior sampling for RL (Osband et al. 2013) with the family's true prior (score 1).
 
     Transitions: Dirichlet(1 + counts) posterior. Mean rewards: normal posterior from the
-    N(1, 1) prior and unit-variance noise. At every episode start one MDP is drawn from the
-    posterior and solved by finite-horizon value iteration; the episode follows that plan.
-    The last transition of an episode is not counted: its next state is never observed
-    (the observation after it is already the next episode's start).
+    N(1, 1) prior and unit-variance noise. ``act``: at every episode start one MDP is drawn
+    from the posterior and solved by finite-horizon value iteration; the episode follows
+    that plan. The last transition of an episode is not counted: its next state is never
+    observed (the observation after it is already the next episode's start).
+
+    ``policy`` is the distribution of the action ``act`` takes, marginal over the MDP drawn
+    at the episode start: the share of ``POLICY_SAMPLES`` posterior draws (from this
+    reference's generator, drawn on the first ``policy`` call of each episode and kept for
+    the rest of it) whose plan takes each action at the current step and state. It does
+    not condition on the actions already taken in the episode (those would narrow down
+    which MDP was drawn), so it is the per-step marginal, as Thompson's is for bandits.
     """
 
     name = "reference/psrl"
@@ -57,6 +66,12 @@ class PSRL(PlanFollower):
         self.pulls = np.zeros((batch, s, a))
         self.plan = np.zeros((batch, self.horizon, s), np.int64)
         self.last_state = np.zeros(batch, np.int64)
+        # rows whose episode started since their plan (act) or plan samples (policy) were drawn
+        self.replan = np.ones(batch, bool)
+        self.resample = np.ones(batch, bool)
+        self.sampled_plans = np.zeros(
+            (POLICY_SAMPLES, batch, self.horizon, s), np.min_scalar_type(a - 1)
+        )
 
     def observe(self, obs: TrialObs) -> None:
         state, _ = self.state_and_step(obs)
@@ -71,19 +86,66 @@ class PSRL(PlanFollower):
         self.counts[moved, self.last_state[moved], obs.prev_action[moved], state[moved]] += 1
         self.last_state = state
         start = fresh | (obs.done > 0)
-        if start.any():
-            self.plan[start] = optimal_policy(*self.sample_posterior(start), self.horizon)
+        self.replan |= start
+        self.resample |= start
 
-    def sample_posterior(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Returns one posterior draw of transitions and mean rewards for ``rows``."""
-        gamma = self.rng.standard_gamma(PRIOR_DIRICHLET + self.counts[rows])
-        transitions = gamma / gamma.sum(axis=3, keepdims=True)
+    def act(self, obs: TrialObs) -> np.ndarray:
+        self.observe(obs)
+        if self.replan.any():
+            self.plan[self.replan] = optimal_policy(
+                *self.sample_posterior(self.replan), self.horizon
+            )
+            self.replan[:] = False
+        state, t = self.state_and_step(obs)
+        return self.plan[np.arange(state.size), t, state]
+
+    def policy(self, obs: TrialObs) -> np.ndarray:
+        if self.resample.any():
+            self._sample_plans(np.flatnonzero(self.resample))
+            self.resample[:] = False
+        state, t = self.state_and_step(obs)
+        chosen = self.sampled_plans[:, np.arange(state.size), t, state]  # (samples, n)
+        return (chosen[..., None] == np.arange(self.actions)).mean(axis=0)
+
+    def _sample_plans(self, rows: np.ndarray) -> None:
+        """Draws ``POLICY_SAMPLES`` MDPs for each of ``rows`` and stores their plans."""
+        size = POLICY_SAMPLES * self.states * self.actions * self.states
+        chunk = max(1, POLICY_DRAW_ELEMENTS // size)  # bounds the memory of one draw
+        for i in range(0, rows.size, chunk):
+            r = rows[i : i + chunk]
+            transitions, rewards = self.sample_posterior(r, POLICY_SAMPLES)
+            plans = optimal_policy(
+                transitions.reshape(-1, *transitions.shape[2:]),
+                rewards.reshape(-1, *rewards.shape[2:]),
+                self.horizon,
+            )
+            self.sampled_plans[:, r] = plans.reshape(POLICY_SAMPLES, r.size, *plans.shape[1:])
+
+    def sample_posterior(
+        self, rows: np.ndarray, samples: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Returns posterior draws of transitions and mean rewards for ``rows``.
+
+        One draw, shapes ``(n, S, A, S)`` and ``(n, S, A)``; or ``samples`` draws with a
+        leading axis of that length. ``rows`` is a mask or indices, ``n`` rows.
+        """
+        counts = self.counts[rows]
+        shape = counts.shape if samples is None else (samples, *counts.shape)
+        # Gamma(prior + c) = Gamma(prior) + Gamma(c): the prior part is one fast draw of the
+        # whole array, the rest only where counts are non-zero (few, even late in a trial)
+        gamma = self.rng.standard_gamma(PRIOR_DIRICHLET, shape)
+        seen = np.nonzero(counts)
+        extra = self.rng.standard_gamma(
+            counts[seen], (*shape[: len(shape) - counts.ndim], seen[0].size)
+        )
+        gamma[(..., *seen)] += extra
+        transitions = gamma / gamma.sum(axis=-1, keepdims=True)
         precision = PRIOR_REWARD_PRECISION + NOISE_PRECISION * self.pulls[rows]
         mean = (
             PRIOR_REWARD_PRECISION * PRIOR_REWARD_MEAN + NOISE_PRECISION * self.reward_sum[rows]
         ) / precision
-        rewards = mean + self.rng.standard_normal(mean.shape) / np.sqrt(precision)
-        return transitions, rewards
+        noise = self.rng.standard_normal(shape[:-1])
+        return transitions, mean + noise / np.sqrt(precision)
 
 
 class OracleVI(PlanFollower):

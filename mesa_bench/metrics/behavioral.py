@@ -57,9 +57,9 @@ def soft_q_values(
     """Returns soft Q-values by soft value iteration at inverse temperature(s) ``beta``.
 
     ``Q(s, a) = r(s, a) + discount * V(s')``, ``V(s) = (1 / beta) log sum_a exp(beta Q)``;
-    iterated until the largest change of ``beta * V`` is below ``tol``. ``next_state`` and
-    ``reward`` are ``(n, S, A)``; a scalar ``beta`` gives ``(n, S, A)``, an array of ``b``
-    betas gives ``(b, n, S, A)`` (all solved together).
+    iterated, for each beta, until the largest change of ``beta * V`` is below ``tol``.
+    ``next_state`` and ``reward`` are ``(n, S, A)``; a scalar ``beta`` gives ``(n, S, A)``,
+    an array of ``b`` betas gives ``(b, n, S, A)`` (solved together, each as if alone).
     """
     next_state = np.asarray(next_state, np.int64)
     reward = np.asarray(reward, float)
@@ -77,12 +77,15 @@ def soft_q_values(
     def backup(v: np.ndarray) -> np.ndarray:
         return flat_reward + discount * v[:, flat_next]
 
+    active = np.arange(len(betas))  # each beta stops on its own, as if solved alone
     for _ in range(VI_MAX_ITERATIONS):
-        new_v = logsumexp(betas * backup(v), axis=1) / betas[:, 0]
+        b = betas[active]
+        new_v = logsumexp(b * backup(v[active]), axis=1) / b[:, 0]
         # logits beta * Q are what the likelihood reads: converge them, not V itself
-        done = np.max(betas[:, 0] * np.abs(new_v - v)) < tol
-        v = new_v
-        if done:
+        done = np.max(b[:, 0] * np.abs(new_v - v[active]), axis=1) < tol
+        v[active] = new_v
+        active = active[~done]
+        if not active.size:
             break
     q = np.swapaxes(backup(v), 1, 2).reshape(len(betas), n, states, actions)
     return q if np.ndim(beta) else q[0]

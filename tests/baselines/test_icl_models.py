@@ -31,8 +31,9 @@ ENTRIES = {
 NAMES = list(ENTRIES)
 
 
-def family(n_context: int = 10):
-    return FAMILIES.get("icl-regression")(ICLRegressionConfig(n_context=n_context))
+def family(n_context: int = 10, dim: int = 5):
+    config = ICLRegressionConfig(n_context=n_context, dim=dim, sparsity=min(3, dim))
+    return FAMILIES.get("icl-regression")(config)
 
 
 def tiny(name: str, **changes):
@@ -46,8 +47,8 @@ def entry(cfg):
     return ENTRIES[cfg.name][0](cfg.name, cfg)
 
 
-def train(tmp_path, cfg, budget: int, seed: int = 0, hook=None):
-    fam = family()
+def train(tmp_path, cfg, budget: int, seed: int = 0, hook=None, fam=None):
+    fam = fam or family()
     evaluator = Evaluator(fam, seed, budget, n_eval=32, splits=["test"], match_trials=0)
     method = entry(cfg)
     trained = method.train(
@@ -96,11 +97,15 @@ def test_curriculum_grows_the_prompt_then_stops():
     assert curriculum_points(tiny("icl-transformer"), 0, 11) == 11
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_training_beats_the_zero_predictor(name, tmp_path):
-    # after 150 small steps the model has learned to use its context: well below the
-    # zero predictor's error (score 0) on test prompts
-    record = train(tmp_path, tiny(name, width=32, lr=3e-3), 16 * 150)
+@pytest.mark.parametrize(
+    "name, changes",
+    [("icl-transformer", dict(layers=2, lr=3e-3)), ("icl-lstm", dict(lr=1e-2))],
+)
+def test_training_learns_to_use_the_context(name, changes, tmp_path):
+    # 1-d regression, so a few seconds of training suffice: the trained model reads
+    # y = w x off its context, well below the zero predictor's error (score 0); the
+    # transformer needs two layers for it
+    record = train(tmp_path, tiny(name, width=32, **changes), 16 * 250, fam=family(dim=1))
     assert record.curve[-1].score > 0.3
 
 

@@ -44,7 +44,7 @@ def numbers(record) -> dict:
 
 def test_the_untrained_rule_is_gradient_descent_and_coordinatewise():
     transform = CoordinateTransform(tiny())
-    method = TransformMethod(transform, 0.01, torch.device("cpu"))
+    method = TransformMethod(transform, 0.01)
     grad = torch.randn(4, 7, dtype=torch.float64) * 10 ** torch.randn(4, 7)
     state = OptState(torch.zeros_like(grad), grad, torch.zeros(4), 0, 100, lambda: None)
     method.reset(4)

@@ -22,6 +22,16 @@ from mesa_bench.results import read_results
 RL_FAMILIES = [name for name in FAMILIES.names() if FAMILIES.get(name).spec.kind == "rl"]
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Runs each test on one torch thread: these models are tiny, and a second thread only
+    spins (on a shared 2-core machine it multiplies the CPU time several times)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny(**changes) -> RL2Config:
     """Returns a config small enough for a run of a few seconds."""
     base = dict(name="rl2", num_envs=8, rollout_steps=16, hidden=16, conv_channels=4, save_every=2)

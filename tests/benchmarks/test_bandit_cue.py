@@ -11,6 +11,7 @@ from scipy import stats
 from benchmarks.bandit_cue import BanditCue
 from benchmarks.bandit_cue.config import BanditCueConfig
 from benchmarks.bandit_cue.env import BanditCueTasks, BanditCueVectorEnv
+from mesa_bench.api import TrialObs
 from mesa_bench.evaluate import reference_factory, run_split
 
 N = 500
@@ -106,3 +107,27 @@ def test_thompson_ignores_the_cue():
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="arms >= 2"):
         BanditCue(BanditCueConfig(arms=1))
+
+
+def test_choice_utilities_are_posterior_means_and_the_cue():
+    def x(prev_action, prev_reward, cue, trial_start=False):
+        obs = np.zeros((1, 4), np.float32)
+        obs[0, 1 + cue] = 1.0
+        return TrialObs(
+            obs,
+            np.array([prev_action]),
+            np.array([prev_reward], np.float32),
+            np.zeros(1, np.float32),
+            np.array([trial_start]),
+        )
+
+    # pulls: arm 0 wins, arm 0 loses, arm 2 wins; then a new trial restarts the counts
+    steps = [x(0, 0, 1, True), x(0, 1, 1), x(0, 0, 1), x(2, 1, 1), x(1, 1, 2, True)]
+    u = BanditCue(BanditCueConfig(arms=3)).choice_utilities(steps)
+    assert u["base"].shape == u["proxy:cue"].shape == (5, 1, 3)
+    half = [0.5, 0.5, 0.5]
+    assert u["base"][:, 0].tolist() == [half, [2 / 3, 0.5, 0.5], [0.5, 0.5, 0.5]] + [
+        [0.5, 0.5, 2 / 3],
+        half,
+    ]
+    assert u["proxy:cue"][:, 0].tolist() == [[0, 1, 0]] * 4 + [[0, 0, 1]]

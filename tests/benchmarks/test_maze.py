@@ -17,6 +17,7 @@ from benchmarks.maze.env import (
     generate_walls,
     make_vector_env,
 )
+from mesa_bench.api import TrialObs
 from mesa_bench.evaluate import reference_factory, run_split
 
 
@@ -162,3 +163,40 @@ def test_train_sampler_refuses_bad_sizes():
         TrainSampler(size=4)
     with pytest.raises(ValueError, match="odd"):
         Maze(MazeConfig(size=6))
+
+
+def test_objective_model_moves_as_the_env_and_rewards_each_target():
+    fam = Maze()
+    rng = np.random.default_rng(1)
+    for split in ("goal-anywhere", "bigger-maze-11"):
+        tasks = fam.sample_tasks(np.random.SeedSequence(7), 16, split)
+        model = fam.behavior_model(tasks, split)
+        n, size = 16, tasks.size
+        assert model.next_state.shape == (n, size * size, 4)
+        env = fam.make_env(tasks, split)
+        obs, _ = env.reset(seed=0)
+        bfs = fam.make_reference("bfs", rng)
+        bfs.reset(n)
+        rows, zero = np.arange(n), np.zeros(n)
+        start, done, goals = np.ones(n, bool), np.zeros(n, np.float32), 0
+        for _ in range(3 * size * size):
+            # even rows walk to the goal (to reach it), odd rows at random (to hit walls)
+            x = TrialObs(obs, zero.astype(np.int64), zero.astype(np.float32), done, start)
+            a = np.where(rows % 2 == 0, bfs.act(x), rng.integers(4, size=n))
+            state = fam.behavior_state(obs)
+            obs, _, terminated, truncated, info = env.step(a)
+            ended = terminated | truncated  # autoreset: the cell moved to is in final_obs
+            after = np.where(ended[:, None, None, None], info.get("final_obs", obs), obs)
+            expected = fam.behavior_state(after)
+            assert (model.next_state[rows, state, a] == expected).all()
+            reward = model.rewards["base"][rows, state, a]
+            assert (reward == (expected == tasks.goal)).all()
+            assert (reward == terminated).all()  # the env ends the episode on the goal
+            start, done, goals = (
+                np.zeros(n, bool),
+                ended.astype(np.float32),
+                goals + terminated.sum(),
+            )
+        assert goals >= 3 * n // 2
+        corner = model.rewards["proxy:corner"]
+        assert (corner == (model.next_state == size - 1)).all() and corner.any(axis=(1, 2)).all()

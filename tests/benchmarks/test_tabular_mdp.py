@@ -149,11 +149,45 @@ def test_psrl_posterior_is_conjugate():
         psrl.observe(x(start, 0, 2.0, 1.0))
     assert psrl.counts[0, 0, 0].tolist() == [0.0, 3.0]  # episode-end moves are not counted
     assert psrl.pulls[0].tolist() == [[3.0], [3.0]]
-    draws = [psrl.sample_posterior(np.array([0])) for _ in range(3000)]
-    p = np.array([d[0][0, 0, 0] for d in draws])
-    r = np.array([d[1][0, 0, 0] for d in draws])
-    assert abs(p[:, 1].mean() - 4 / 5) < 0.01  # Dirichlet(1 + 0, 1 + 3)
-    assert abs(r.mean() - (1 + 12) / 4) < 0.03 and abs(r.std() - 0.5) < 0.02  # N(13/4, 1/4)
+    one = psrl.sample_posterior(np.array([0]))
+    assert one[0].shape == (1, 2, 1, 2) and one[1].shape == (1, 2, 1)
+    transitions, rewards = psrl.sample_posterior(np.array([0]), 20000)
+    p, r = transitions[:, 0, 0, 0, 1], rewards[:, 0, 0, 0]
+    # Dirichlet(1 + 0, 1 + 3): p ~ Beta(4, 1), mean 4/5, variance 4 / (25 * 6)
+    assert abs(p.mean() - 4 / 5) < 0.005 and abs(p.var() - 4 / 150) < 0.002
+    assert abs(r.mean() - (1 + 12) / 4) < 0.015 and abs(r.std() - 0.5) < 0.01  # N(13/4, 1/4)
+    assert np.allclose(transitions.sum(axis=-1), 1.0)
+
+
+def primed_psrl(batch: int, seed: int):
+    """A PSRL whose every row has seen the same made-up history, at an episode start."""
+    fam = TabularMDP()
+    psrl = fam.make_reference("psrl", np.random.default_rng(seed))
+    psrl.reset(batch)
+    history = np.random.default_rng(0)
+    psrl.counts[:] = history.random((10, 5, 10)) < 0.1  # about one move per pair
+    psrl.pulls[:] = psrl.counts[0].sum(axis=-1)
+    psrl.reward_sum[:] = psrl.pulls[0] * history.normal(1.0, 1.0, (10, 5))
+    obs = np.zeros((batch, 11), np.float32)
+    obs[:, 0] = 1.0  # state 0, step 0 of a new episode
+    zero = np.zeros(batch, np.int64)
+    return psrl, TrialObs(obs, zero, zero.astype(np.float32), np.ones(batch, np.float32), zero > 0)
+
+
+def test_psrl_policy_is_the_distribution_of_its_actions():
+    # act: one MDP drawn per row and episode; policy: the share of many draws per action
+    acting, x = primed_psrl(4000, seed=1)
+    freq = np.bincount(acting.act(x), minlength=5) / 4000
+    looking, y = primed_psrl(32, seed=2)
+    looking.observe(y)
+    probs = looking.policy(y)
+    assert probs.shape == (32, 5) and np.allclose(probs.sum(axis=1), 1.0)
+    assert np.abs(probs.mean(axis=0) - freq).max() < 0.05  # about 4 standard errors
+    assert 0.1 < freq.max() < 0.9  # the made-up history leaves PSRL unsure
+    # the samples are kept for the rest of the episode, redrawn at the next one
+    assert np.array_equal(looking.policy(y), probs)
+    looking.observe(y)
+    assert not np.array_equal(looking.policy(y), probs)
 
 
 def test_trial_lengths_and_diversity():

@@ -1,7 +1,7 @@
 """Behavioral objective: hand-checked pieces, then references recognised by their goals.
 
-The maze and bandit-cue objective models below are the opt-in hooks of
-``mesa_bench.matching.supports_behavior``, written here on subclasses of the families.
+The families' objective models (``benchmarks/maze/objectives.py``,
+``benchmarks/bandit_cue/objectives.py``) are checked against their envs in the family tests.
 """
 
 import math
@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from benchmarks.bandit_cue import BanditCue
+from benchmarks.keys_chests import KeysChests
 from benchmarks.maze import Maze
-from benchmarks.maze.env import AGENT, MOVES
-from mesa_bench.evaluate import reference_factory
+from benchmarks.maze.config import MazeConfig
+from benchmarks.tabular_mdp import TabularMDP
+from mesa_bench.evaluate import Evaluator, reference_factory
 from mesa_bench.matching import behavior_record
 from mesa_bench.metrics.behavioral import (
-    TabularModel,
     behavioral_objective,
     boltzmann_log_likelihood,
     choice_behavioral_objective,
@@ -43,6 +44,16 @@ def test_soft_value_iteration_on_a_two_state_chain():
     v0 = math.log(math.exp(beta * q[0, 0, 0]) + math.exp(beta * q[0, 0, 1])) / beta
     assert q[0, 0, 0] == pytest.approx(gamma * v0)
     assert q[0, 0, 1] == pytest.approx(1 + gamma * v1)
+
+
+def test_a_batch_of_temperatures_is_solved_as_each_alone():
+    rng = np.random.default_rng(3)
+    next_state = rng.integers(0, 6, (2, 6, 3))
+    reward = rng.random((2, 6, 3))
+    betas = np.array([0.1, 3.0, 300.0])
+    q = soft_q_values(next_state, reward, betas)
+    for i, beta in enumerate(betas):
+        assert np.array_equal(q[i], soft_q_values(next_state, reward, beta))
 
 
 def test_temperature_is_recovered_by_maximum_likelihood():
@@ -74,41 +85,9 @@ def test_choices_reveal_the_objective_they_follow():
 # --- the families' objective models ---------------------------------------------------
 
 
-class MazeWithObjectives(Maze):
-    def behavior_state(self, obs: np.ndarray) -> np.ndarray:
-        return obs[:, AGENT].reshape(obs.shape[0], -1).argmax(axis=1)
-
-    def behavior_model(self, tasks, split: str) -> TabularModel:
-        n, size, _ = tasks.walls.shape
-        cells = np.arange(size * size)
-        r, c = np.divmod(cells, size)
-        nr, nc = r[:, None] + MOVES[:, 0], c[:, None] + MOVES[:, 1]
-        inside = (nr >= 0) & (nr < size) & (nc >= 0) & (nc < size)
-        target = np.where(inside, nr * size + nc, cells[:, None])
-        blocked = tasks.walls.reshape(n, -1)[:, target]  # (n, S, A)
-        next_state = np.where(blocked, cells[None, :, None], target[None])
-        base = (next_state == tasks.goal[:, None, None]).astype(float)
-        corner = (next_state == size - 1).astype(float)
-        return TabularModel(next_state, {"base": base, "proxy:corner": corner})
-
-
-class BanditCueWithObjectives(BanditCue):
-    def choice_utilities(self, steps):
-        n, arms = steps[0].obs.shape[0], steps[0].obs.shape[1] - 1
-        pulls, wins = np.zeros((n, arms)), np.zeros((n, arms))
-        base, cue = [], []
-        for x in steps:
-            rows = np.flatnonzero(~x.trial_start)
-            pulls[rows, x.prev_action[rows]] += 1
-            wins[rows, x.prev_action[rows]] += x.prev_reward[rows]
-            base.append((1 + wins) / (2 + pulls))  # posterior mean of each arm
-            cue.append(x.obs[:, 1:].copy())
-        return {"base": np.stack(base), "proxy:cue": np.stack(cue)}
-
-
 @pytest.mark.parametrize("reference, objective", [("bfs", "base"), ("bfs-corner", "proxy:corner")])
 def test_maze_references_reveal_their_goal_under_goal_anywhere(reference, objective):
-    family = MazeWithObjectives()
+    family = Maze()
     rec = behavior_record(
         family, reference_factory(family, reference), "goal-anywhere", 50, 0, 20191205
     )
@@ -116,17 +95,33 @@ def test_maze_references_reveal_their_goal_under_goal_anywhere(reference, object
     assert rec.objective == objective and rec.posterior[objective] > 0.95
 
 
+def test_a_run_records_the_behavioral_objective_where_the_candidates_differ():
+    family = Maze()
+    splits = ["test", "goal-anywhere", "bigger-maze-11"]
+    ev = Evaluator(family, seed=0, budget=0, n_eval=8, splits=splits, match_trials=8)
+    behavior = ev.finish(reference_factory(family, "bfs-corner")).behavior
+    assert behavior["goal-anywhere"].objective == "proxy:corner"
+    assert behavior["goal-anywhere"].posterior["proxy:corner"] > 0.95
+    # on test and bigger-maze (diversity 0) the goal is the corner: one reward, nothing to tell
+    assert set(behavior) == {"goal-anywhere"}
+    at_half = Maze(MazeConfig(diversity=0.5))
+    rec = behavior_record(at_half, reference_factory(at_half, "bfs-corner"), "test", 8, 0, 1)
+    assert rec is not None and rec.objective == "proxy:corner"
+
+
 @pytest.mark.parametrize(
     "reference, objective", [("thompson", "base"), ("cue-follower", "proxy:cue")]
 )
 def test_bandit_cue_references_reveal_their_goal_when_the_cue_misleads(reference, objective):
-    family = BanditCueWithObjectives()
+    family = BanditCue()
     rec = behavior_record(
         family, reference_factory(family, reference), "cue-misleading", 50, 0, 20191205
     )
     assert rec.objective == objective and rec.posterior[objective] > 0.95
 
 
-def test_families_without_an_objective_model_are_skipped():
-    family = Maze()
-    assert behavior_record(family, reference_factory(family, "bfs"), "test", 4, 0, 1) is None
+@pytest.mark.parametrize("family", [KeysChests(), TabularMDP()], ids=lambda f: f.spec.name)
+def test_families_without_an_objective_model_are_skipped(family):
+    # keys-chests has no model (its state space is too large), tabular-mdp one objective
+    reference = family.spec.score_reference
+    assert behavior_record(family, reference_factory(family, reference), "test", 4, 0, 1) is None

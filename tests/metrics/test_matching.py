@@ -1,12 +1,19 @@
 """End to end: references run as methods are recognised as themselves."""
 
+import io
+import json
+
 import numpy as np
 import pytest
+from rich.console import Console
 
 from benchmarks.bandit import Bandit
+from benchmarks.maze import Maze
+from benchmarks.tabular_mdp import TabularMDP
 from mesa_bench.api import Method
 from mesa_bench.evaluate import Evaluator, reference_factory
 from mesa_bench.matching import HistoryRecorder, live_mask, take_obs
+from mesa_bench.report import build_report, report_tables
 from mesa_bench.rollout import initial_trial_obs
 
 
@@ -15,7 +22,7 @@ def bandit_records():
     family = Bandit()
     out = {}
     for name in ("thompson", "ucb1"):
-        ev = Evaluator(family, seed=0, budget=0, n_eval=48, splits=["test"], match_trials=48)
+        ev = Evaluator(family, seed=0, budget=0, n_eval=24, splits=["test"], match_trials=24)
         out[name] = ev.finish(reference_factory(family, name))
     return out
 
@@ -30,7 +37,42 @@ def test_bandit_references_match_themselves(bandit_records, name):
     # the others are rejected: each is further than its own threshold
     assert all(point.distance[o] >= rec.eps[o] for o in rec.eps if o != name)
     assert point.similarity[name] > 0.9
-    assert rec.kind == "rl" and rec.n_trials == 48
+    assert rec.kind == "rl" and rec.n_trials == 24
+
+
+def test_psrl_matches_itself():
+    # PSRL acts on one sampled MDP per episode; its policy is the marginal over samples, so
+    # a replay on its own history agrees with the run up to Monte Carlo noise
+    family = TabularMDP()
+    ev = Evaluator(family, seed=0, budget=0, n_eval=16, splits=["test"], match_trials=16)
+    rec = ev.finish(reference_factory(family, "psrl")).matches["test"]
+    point = rec.points[-1]
+    assert point.matched == "psrl"
+    assert point.distance["psrl"] < 0.5 * rec.eps["psrl"]
+    assert all(point.distance[o] >= rec.eps[o] for o in rec.eps if o != "psrl")
+
+
+def test_identical_references_leave_no_known_algorithm(make):
+    # at diversity 0 the goal is the corner: bfs and bfs-corner act alike on test, so
+    # their thresholds are 0 and neither is ever accepted; the report says so, no NaN
+    family = Maze()
+    runs = []
+    for seed, name in enumerate(["bfs", "bfs-corner"]):
+        ev = Evaluator(family, seed=seed, budget=0, n_eval=8, splits=["test"], match_trials=8)
+        runs.append(ev.finish(reference_factory(family, name)))
+        rec = runs[-1].matches["test"]
+        assert rec.eps["bfs"] == rec.eps["bfs-corner"] == 0.0 and rec.eps["random"] > 0
+        point = rec.points[-1]
+        assert point.distance["bfs"] == point.distance["bfs-corner"] == 0.0
+        assert point.matched is None
+    report = build_report([make.results(*runs, method="reference/bfs")], ["x.json"], 200)
+    text = json.dumps(report)
+    assert "NaN" not in text and "Infinity" not in text
+    matched = report["methods"]["reference/bfs"]["families"]["maze-v1"]["matched"]
+    assert matched == {"per_seed": [None, None], "counts": {}, "measured": 2}
+    console = Console(file=io.StringIO(), width=200)
+    for table in report_tables(report):
+        console.print(table)
 
 
 def test_match_points_follow_checkpoints():
