@@ -211,7 +211,7 @@ class ICLTransformer(MethodEntry):
             preds = net(batch.xs.to(device), batch.ys.to(device))
             loss = squared_error(preds, batch).mean()
             loss.backward()
-            norm = mt.clip_and_step(cfg, list(net.parameters()), optimizer)
+            norm = mt.clip_and_step(cfg, list(net.parameters()), optimizer, progress.spent, budget)
             progress.step += 1
             progress.spent += cfg.batch
 

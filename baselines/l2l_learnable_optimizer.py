@@ -175,7 +175,9 @@ class L2LLearnableOptimizer(MethodEntry):
                 for p in transform.parameters():
                     if p.grad is not None:
                         p.grad /= cfg.batch  # the meta-objective is the mean over problems
-                norm = mt.clip_and_step(cfg, list(transform.parameters()), optimizer)
+                norm = mt.clip_and_step(
+                    cfg, list(transform.parameters()), optimizer, progress.spent, budget
+                )
                 losses.append(float(loss.detach().mean()))
                 if len(losses) > horizon or progress.spent + cfg.batch > budget:
                     break

@@ -207,7 +207,9 @@ class LSTMOptimizer(MethodEntry):
                     params = params + update.to(params)
                     meta_loss = meta_loss + problem.loss(params).mean()
                 meta_loss.backward()
-                norm = mt.clip_and_step(cfg, list(net.parameters()), optimizer)
+                norm = mt.clip_and_step(
+                    cfg, list(net.parameters()), optimizer, progress.spent, budget
+                )
                 params, state = params.detach(), detach_state(state)
                 progress.spent += cfg.batch * steps
                 losses.append(meta_loss.item() / steps)

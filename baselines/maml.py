@@ -223,7 +223,7 @@ class MAML(MethodEntry):
             preds = adapt_and_predict(meta, batch, cfg.inner_steps, cfg.first_order, device)
             loss = squared_error(preds, batch).mean()
             loss.backward()
-            norm = mt.clip_and_step(cfg, list(meta.parameters()), optimizer)
+            norm = mt.clip_and_step(cfg, list(meta.parameters()), optimizer, progress.spent, budget)
             progress.step += 1
             progress.spent += cfg.batch
 

@@ -15,6 +15,7 @@ that was never killed, so it ends with the same numbers.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from mesa_bench.methods import MethodConfig
 __all__ = ["resolve_device"]
 
 STATE_FILE = "meta_state.pt"
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -41,6 +43,8 @@ class TrainConfig(MethodConfig):
 
     Attributes:
         lr: Adam step size of the outer (meta) optimizer.
+        lr_schedule: ``constant``, or ``cosine``: the step decays along a half cosine from
+            ``lr`` at the start to 0 when the budget is spent.
         batch: problems (optimization) or prompts (sequence) per outer step.
         grad_clip: outer gradient norm clip (0: none).
         torch_threads: ``torch.set_num_threads`` for the run (0: leave torch's default).
@@ -53,6 +57,7 @@ class TrainConfig(MethodConfig):
     """
 
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     batch: int = 64
     grad_clip: float = 1.0
     torch_threads: int = 1
@@ -63,6 +68,11 @@ class TrainConfig(MethodConfig):
         """Raises ValueError naming the first bad field."""
         if self.lr <= 0:
             raise ValueError(f"method.lr must be positive, got {self.lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"method.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                f"got {self.lr_schedule!r}"
+            )
         if self.batch < 1:
             raise ValueError(f"method.batch must be at least 1, got {self.batch}")
         if self.grad_clip < 0 or self.save_every < 0 or self.log_every < 1:
@@ -87,12 +97,21 @@ def parameter_count(*models: nn.Module) -> int:
     return sum(p.numel() for m in models for p in m.parameters())
 
 
-def clip_and_step(cfg: TrainConfig, params: list[torch.Tensor], optimizer) -> float:
+def clip_and_step(
+    cfg: TrainConfig, params: list[torch.Tensor], optimizer, spent: int, budget: int
+) -> float:
     """Clips the gradient norm (if configured), steps ``optimizer``; returns the norm.
 
-    A step whose gradient is not finite is skipped (its norm is returned as is), so one
-    diverging inner run cannot poison the meta-parameters.
+    The step size follows ``cfg.lr_schedule`` at budget ``spent`` of ``budget`` (a function
+    of the budget alone, so a resumed run continues the same schedule). A step whose
+    gradient is not finite is skipped (its norm is returned as is), so one diverging inner
+    run cannot poison the meta-parameters.
     """
+    lr = cfg.lr
+    if cfg.lr_schedule == "cosine":
+        lr = 0.5 * cfg.lr * (1 + math.cos(math.pi * min(spent / max(budget, 1), 1.0)))
+    for group in optimizer.param_groups:
+        group["lr"] = lr
     norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else 1e30)
     if torch.isfinite(norm):
         optimizer.step()

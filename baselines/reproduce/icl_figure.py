@@ -108,7 +108,8 @@ def plot(path: Path, curves: dict, refs: dict, dim: int) -> None:
     for name, by_seed in sorted(curves.items()):
         stack = np.stack(list(by_seed.values())) / dim
         x = np.arange(stack.shape[1])
-        ax.plot(x, np.median(stack, axis=0), lw=2, label=f"{name} ({len(by_seed)} seeds)")
+        seeds = f"{len(by_seed)} seed" + ("s" if len(by_seed) > 1 else "")
+        ax.plot(x, np.median(stack, axis=0), lw=2, label=f"{name} ({seeds})")
         if len(by_seed) > 1:
             ax.fill_between(x, stack.min(axis=0), stack.max(axis=0), alpha=0.2)
     ax.axvline(dim, color="grey", lw=0.6)

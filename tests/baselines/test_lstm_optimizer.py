@@ -128,3 +128,21 @@ def test_bad_config_names_the_field():
         tiny(hidden=0).check()
     with pytest.raises(ValueError, match="method.lr"):
         tiny(lr=0).check()
+
+
+def test_cosine_schedule_decays_the_step_to_zero_and_skips_non_finite_gradients():
+    p = torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.SGD([p], lr=1.0)
+    cfg = tiny(lr=0.4, lr_schedule="cosine", grad_clip=0)
+    seen = []
+    for spent in (0, 50, 100):
+        p.grad = torch.ones(2)
+        mt.clip_and_step(cfg, [p], optimizer, spent, 100)
+        seen.append(optimizer.param_groups[0]["lr"])
+    assert seen == pytest.approx([0.4, 0.2, 0.0])
+    assert p.tolist() == pytest.approx([-0.6, -0.6])
+    p.grad = torch.tensor([float("nan"), 1.0])
+    mt.clip_and_step(tiny(), [p], optimizer, 0, 100)
+    assert p.tolist() == pytest.approx([-0.6, -0.6]) and p.grad is None
+    with pytest.raises(ValueError, match="method.lr_schedule"):
+        tiny(lr_schedule="linear").check()
