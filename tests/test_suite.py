@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from leaderboard.store import Store
 from mesa_bench.results import read_results
 from mesa_bench.suite import get_suite
 
@@ -53,6 +54,13 @@ def check_outputs(out: Path) -> None:
     report = out / SUITE / "report"
     assert json.loads((report / "metrics.json").read_text())
     assert list(report.glob("*.png"))
+    store = Store(str(out / SUITE / "leaderboard.sqlite"))
+    try:
+        rows = store.list(limit=10).rows
+    finally:
+        store.close()
+    assert [(r.method_name, r.suite_id, r.seeds) for r in rows] == [(METHOD, SUITE, 2)]
+    assert METHOD in (out / SUITE / "leaderboard.md").read_text()
 
 
 @pytest.mark.parametrize(
