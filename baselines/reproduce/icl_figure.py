@@ -14,8 +14,9 @@ and prints a table of the normalized scores at context lengths ``1 .. 2d``.
 
     .venv/bin/python baselines/reproduce/icl_figure.py runs/l2l/icl --out runs/l2l/icl_figure
 
-Arguments are results files or folders searched for ``results.json``. All files must share
-one family configuration and evaluation seed (the references are run once for them).
+Arguments are results files or folders searched for ``results.json`` (runs on other
+families are skipped). All icl-regression runs must share one family configuration,
+evaluation seed and number of test trials (the references are run once for them).
 """
 
 from __future__ import annotations
@@ -60,14 +61,19 @@ def load(paths: list[Path]) -> tuple[dict, dict[str, dict[int, np.ndarray]]]:
         cfg = results.config
         run = results.runs[0]
         if not run.family.startswith("icl-regression") or "test" not in run.splits:
-            raise SystemExit(f"{path}: not an icl-regression run with a test split")
+            print(f"skipping {path}: not an icl-regression run with a test split")
+            continue
         n_trials = run.splits["test"].n_trials
         mine = {"task": cfg["task"], "eval_seed": cfg["eval_seed"], "n": n_trials}
         if settings is None:
             settings = {**mine, "seed": run.seed}
         elif {k: settings[k] for k in mine} != mine:
             raise SystemExit(f"{path}: another family config, eval seed or n_eval than {paths[0]}")
+        if run.seed in curves[results.method.name]:
+            raise SystemExit(f"{path}: a second run of {results.method.name}, seed {run.seed}")
         curves[results.method.name][run.seed] = position_errors(run.splits["test"].extras)
+    if settings is None:
+        raise SystemExit("none of the results files is an icl-regression run")
     return settings, curves
 
 
