@@ -10,6 +10,8 @@ position at once, and return float64 predictions of shape ``(B, n)``, differenti
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 import torch
 
@@ -29,9 +31,9 @@ class SequenceReference(Method):
     def predict(self, batch: SequenceBatch) -> torch.Tensor:
         return self.predict_xy(batch.xs.double(), batch.ys.double())
 
+    @abstractmethod
     def predict_xy(self, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
         """Returns predictions ``(B, n)`` from float64 ``xs (B, n, d)`` and ``ys (B, n)``."""
-        raise NotImplementedError
 
 
 def prefix_stats(xs: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
