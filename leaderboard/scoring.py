@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mesa_bench.metrics.score import normalized_score
+from mesa_bench.metrics.score import normalized_score, references_separated
 from mesa_bench.metrics.summary import SUMMARY_VERSION, summarize
 from mesa_bench.results import ResultsFile, RunRecord
 
@@ -63,9 +63,12 @@ def rescore_run(run: RunRecord) -> RunRecord:
     test = run.splits["test"]
     floor = float(np.mean(test.references[run.floor_reference]))
     ref = float(np.mean(test.references[run.score_reference]))
+    separated = references_separated(
+        test.references[run.floor_reference], test.references[run.score_reference]
+    )
     curve = []
     for point in run.curve:
-        s = normalized_score(point.performance, floor, ref)
+        s = normalized_score(point.performance, floor, ref) if separated else float("nan")
         curve.append(point.model_copy(update={"score": s if math.isfinite(s) else None}))
     return run.model_copy(update={"curve": curve})
 

@@ -16,7 +16,7 @@ import numpy as np
 from mesa_bench import seeding
 from mesa_bench.api import Method, SplitOutcome, TaskFamily
 from mesa_bench.matching import DEFAULT_MATCH_TRIALS, MATCH_SPLIT, Matcher, behavior_record
-from mesa_bench.metrics.score import normalized_score
+from mesa_bench.metrics.score import split_normalized_score
 from mesa_bench.results import Checkpoint, RunRecord, SplitRecord
 
 N_CHECKPOINTS = 16
@@ -108,12 +108,13 @@ class Evaluator:
         return self._refs[split]
 
     def score(self, split: str, performance: np.ndarray) -> float:
-        """Returns the normalized score of per-trial ``performance`` (already signed)."""
+        """Returns the normalized score of per-trial ``performance`` (already signed).
+
+        NaN where the split's references do not separate (``references_separated``).
+        """
         refs = self.references(split)
-        return normalized_score(
-            float(np.mean(performance)),
-            float(refs[self.spec.floor_reference].mean()),
-            float(refs[self.spec.score_reference].mean()),
+        return split_normalized_score(
+            performance, refs[self.spec.floor_reference], refs[self.spec.score_reference]
         )
 
     def checkpoint(self, spent: int, make_method: MethodFactory) -> Checkpoint:

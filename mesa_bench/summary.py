@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from mesa_bench.metrics.score import mean_ci, normalized_score_ci
+from mesa_bench.metrics.score import mean_ci, normalized_score_ci, references_separated
 from mesa_bench.results import RunRecord
 
 SUMMARY_SEED = 0  # bootstrap seed: summaries are deterministic given the results
@@ -20,7 +20,7 @@ def split_rows(record: RunRecord, n_resamples: int = 2000) -> list[dict[str, Any
         ref = np.asarray(rec.references[record.score_reference])
         floor = np.asarray(rec.references[record.floor_reference])
         mean, lo, hi = mean_ci(perf, SUMMARY_SEED, n_resamples=n_resamples)
-        if np.isclose(ref.mean(), floor.mean()):
+        if not references_separated(floor, ref):
             score = score_lo = score_hi = float("nan")
         else:
             score, score_lo, score_hi = normalized_score_ci(

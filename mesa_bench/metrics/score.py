@@ -6,6 +6,11 @@ import numpy as np
 from scipy import stats
 
 COMPETENCE_THRESHOLD = 0.8
+# A split is normalized only where its score-1 reference beats its floor by this many
+# standard errors of the paired per-trial difference. Below it the denominator is noise and
+# the score can take any value or sign (icl-regression's ``noisy`` shift at 10 examples in
+# context, where ridge's spike at n = d cancels its lead over the zero predictor).
+SEPARATION_Z = 3.0
 
 
 def normalized_score(perf: float, floor: float, reference: float) -> float:
@@ -18,6 +23,32 @@ def normalized_score(perf: float, floor: float, reference: float) -> float:
     if gap == 0:
         return float("nan")
     return float((perf - floor) / gap)
+
+
+def references_separated(floor, reference, z: float = SEPARATION_Z) -> bool:
+    """Returns True when ``reference`` beats ``floor`` clearly enough to normalize by them.
+
+    Both hold per-trial performance on the same trials (higher is better), shape
+    ``(n_trials,)``. The test is one-sided and paired: the mean of ``reference - floor``
+    must exceed ``z`` standard errors (and be positive where the difference is constant).
+    """
+    diff = np.asarray(reference, float) - np.asarray(floor, float)
+    if diff.size == 0:
+        return False
+    mean = float(diff.mean())
+    se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else 0.0
+    return mean > 0 and mean > z * se
+
+
+def split_normalized_score(perf, floor, reference) -> float:
+    """Returns the normalized score from per-trial arrays; NaN unless the references separate.
+
+    The one rule every consumer (evaluator, summaries, leaderboard) applies, so a split whose
+    references do not separate is reported by its raw performance everywhere.
+    """
+    if not references_separated(floor, reference):
+        return float("nan")
+    return normalized_score(float(np.mean(perf)), float(np.mean(floor)), float(np.mean(reference)))
 
 
 def normalized_score_ci(

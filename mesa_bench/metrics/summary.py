@@ -7,11 +7,11 @@ performance and the references' per-trial performance on the same trials, matche
 algorithms from the stored distances and thresholds. Undefined numbers are ``None``
 (never NaN), so the result always serializes with ``json.dumps``.
 
-Return shape (``SUMMARY_VERSION`` "1"); ``Est`` is ``{"value", "ci": [low, high]}``,
+Return shape (``SUMMARY_VERSION`` "2"); ``Est`` is ``{"value", "ci": [low, high]}``,
 a point estimate with its 95% stratified bootstrap interval (``None`` where undefined)::
 
     {
-      "summary_version": "1",
+      "summary_version": "2",
       "method": {"name", "version"},
       "suite": {"id", "version"},
       "n_runs": int,
@@ -75,10 +75,10 @@ import numpy as np
 from mesa_bench.metrics import aggregate, behavioral, reachability, robustness, signatures
 from mesa_bench.metrics.match import matched_algorithm
 from mesa_bench.metrics.range import algorithmic_range, competence_fraction
-from mesa_bench.metrics.score import COMPETENCE_THRESHOLD, normalized_score
+from mesa_bench.metrics.score import COMPETENCE_THRESHOLD, split_normalized_score
 from mesa_bench.results import ResultsFile, RunRecord
 
-SUMMARY_VERSION = "1"
+SUMMARY_VERSION = "2"  # 2: splits whose references do not separate are not normalized
 PROFILE_THRESHOLDS = tuple(np.round(np.linspace(0.0, 1.5, 16), 2).tolist())
 IN_DISTRIBUTION = ("train", "test")
 
@@ -164,10 +164,8 @@ def _pooled_runs(files: list[ResultsFile]) -> list[RunRecord]:
 def split_score(run: RunRecord, split: str) -> float | None:
     """Returns the normalized score of a run on ``split`` (None where undefined)."""
     rec = run.splits[split]
-    s = normalized_score(
-        float(np.mean(rec.performance)),
-        float(np.mean(rec.references[run.floor_reference])),
-        float(np.mean(rec.references[run.score_reference])),
+    s = split_normalized_score(
+        rec.performance, rec.references[run.floor_reference], rec.references[run.score_reference]
     )
     return s if math.isfinite(s) else None
 

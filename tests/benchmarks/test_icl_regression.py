@@ -175,3 +175,19 @@ def test_evaluate_command_runs_end_to_end(tmp_path):
     assert test.performance == test.references["ridge"]
     assert np.mean(test.performance) > np.mean(test.references["zero"])  # losses negated
     assert len(test.extras) == 41 and len(run.splits["long-context"].extras) == 81
+
+
+def test_noisy_shift_at_ten_examples_is_reported_unnormalized():
+    """With 10 examples ridge's spike at n = d cancels its lead over zero under sigma = 1."""
+    from mesa_bench.evaluate import Evaluator
+
+    fam = ICLRegression(ICLRegressionConfig(n_context=10))
+    ev = Evaluator(fam, seed=0, budget=1, n_eval=512, match_trials=0)
+
+    def ridge(split):  # signed like the evaluator's: losses enter negated
+        return -np.asarray(
+            run_split(fam, reference_factory(fam, "ridge"), split, 512, 0).performance
+        )
+
+    assert np.isnan(ev.score("noisy", ridge("noisy")))  # not a score of 1 made of noise
+    assert ev.score("test", ridge("test")) == pytest.approx(1.0)
