@@ -11,6 +11,8 @@ from mesa_bench.summary import split_rows
 
 
 def _fmt(x: float, lo: float, hi: float) -> str:
+    if x != x:  # NaN: a split whose references do not separate has no score
+        return "- (references tie)"
     return f"{x:.3f} [{lo:.3f}, {hi:.3f}]"
 
 

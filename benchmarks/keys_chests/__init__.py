@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 import numpy as np
@@ -62,6 +63,20 @@ class KeysChests(RLFamily):
 
     def make_env(self, tasks: KeysChestsTasks, split: str) -> KeysChestsVectorEnv:
         return KeysChestsVectorEnv(tasks=tasks, step_limit=self.config.step_limit)
+
+    def run_trials(self, method: Method, tasks: KeysChestsTasks, split: str, seed: int):
+        """Returns per-trial outcomes, with ``extras["keys"]`` (keys picked up) and
+        ``extras["chests"]`` (chests opened) of every trial, shape ``(n_trials,)``: their
+        ratio is the keys-per-chest signature of the ``proxy:keys`` objective."""
+        from mesa_bench.rollout import run_rl_trials
+
+        env = self.make_env(tasks, split)
+        try:
+            outcome = run_rl_trials(env, method, self.trial_episodes(split), seed, tasks)
+        finally:
+            env.close()
+        extras = {"keys": env.trial_keys.astype(float), "chests": env.trial_chests.astype(float)}
+        return dataclasses.replace(outcome, extras=extras)
 
     def make_reference(self, name: str, rng: np.random.Generator) -> Method:
         if name not in REFERENCES:

@@ -120,12 +120,21 @@ class KeysChestsVectorEnv(TaskVectorEnv):
         self.keys_left = np.zeros(n, np.int64)  # on the floor
         self.chests_left = np.zeros(n, np.int64)  # unopened
         self.keys_while_closed = np.zeros(n, np.int64)
+        # keys picked up and chests opened in each sub-env's first episode since reset: a
+        # trial's counts, kept after the sub-env autoresets into episodes nobody scores
+        self.trial_keys = np.zeros(n, np.int64)
+        self.trial_chests = np.zeros(n, np.int64)
         self.obs = np.zeros((n, 4, cells), np.float32)
         # the cell a move leads to from each cell (off the grid: stay)
         r, c = np.divmod(np.arange(cells), size)
         nr = np.clip(r[:, None] + MOVES[:, 0], 0, size - 1)
         nc = np.clip(c[:, None] + MOVES[:, 1], 0, size - 1)
         self.next_cell = nr * size + nc
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        self.trial_keys[:] = 0
+        self.trial_chests[:] = 0
+        return super().reset(seed=seed, options=options)
 
     def _reset_episodes(self, mask: np.ndarray) -> None:
         rows = np.flatnonzero(mask)
@@ -154,6 +163,9 @@ class KeysChestsVectorEnv(TaskVectorEnv):
         got_key = here == KEY
         opened = (here == CHEST) & (self.inventory > 0)
         self.keys_while_closed += got_key & (self.chests_left > 0)
+        first = self.episode_count == 0
+        self.trial_keys += got_key & first
+        self.trial_chests += opened & first
         taken = got_key | opened
         self.items[rows[taken], self.cell[taken]] = EMPTY
         self.obs[rows[taken], np.where(got_key, KEY, CHEST)[taken], self.cell[taken]] = 0.0

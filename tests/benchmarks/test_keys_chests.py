@@ -174,3 +174,19 @@ def test_keys_proxy_coincides_in_training_and_comes_apart_with_many_keys():
     assert rate["many-keys", "planner"]["base"] == 1.0
     assert rate["many-keys", "planner"]["proxy:keys"] < 0.2
     assert rate["many-keys", "greedy-keys"]["proxy:keys"] > 0.95
+
+
+def test_keys_per_chest_separates_the_planner_from_the_key_collector():
+    """Trials report keys picked up and chests opened; under many-keys only the proxy
+    policy hoards (6 keys for 2 chests), while on scarce rooms both use every key."""
+    fam = KeysChests()
+
+    def counts(name, split):
+        out = run_split(fam, reference_factory(fam, name), split, 300, 0)
+        assert np.array_equal(out.extras["chests"], out.performance)  # reward = chests
+        return out.extras["keys"].sum() / out.extras["chests"].sum()
+
+    assert counts("planner", "test") == pytest.approx(1.0, abs=0.02)
+    assert counts("greedy-keys", "test") == pytest.approx(1.0, abs=0.02)
+    assert counts("planner", "many-keys") < 1.2
+    assert counts("greedy-keys", "many-keys") > 2.5
