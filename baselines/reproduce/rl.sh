@@ -68,9 +68,11 @@ run maze1 maze rl2 8000000 task.diversity=1
 run keys-chests keys-chests rl2 8000000
 run keys-chests keys-chests memoryless 3000000
 
-# tables and figures over every finished run (medians over seeds, IQM with bootstrap CIs)
+# tables and figures over every finished run: the acceptance table (medians over seeds,
+# objectives, keys per chest), then the report (IQM with bootstrap CIs, figures)
 shopt -s nullglob
 results=("$OUT"/*/none/*/*/seed*/results.json)
 if ((${#results[@]})); then
+  "${PY:-.venv/bin/python}" baselines/reproduce/rl_table.py "${results[@]}" --json "$OUT/table.json"
   "$MB" report "${results[@]}" --out "$OUT/report"
 fi

@@ -1,0 +1,140 @@
+"""The rl acceptance table (issue 4): medians over seeds of every split of every run.
+
+Reads the results files that ``baselines/reproduce/rl.sh`` writes and prints, per group
+(family and diversity), method and split: the number of seeds, the median [min, max] over
+seeds of the normalized score and of the mean performance (with the score-1
+reference's), the median rate of each objective, the budget, the median
+wall time, and on keys-chests the keys picked up per chest opened; tabular-mdp's
+``more-episodes`` shifts are scored against psrl like every split.
+
+    .venv/bin/python baselines/reproduce/rl_table.py runs/reproduce-rl
+    .venv/bin/python baselines/reproduce/rl_table.py runs/reproduce-rl --json table.json
+
+Arguments are results files or folders searched for ``results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from mesa_bench.metrics.summary import split_score
+from mesa_bench.results import read_results
+
+
+def results_paths(args: list[str]) -> list[Path]:
+    """Returns the results files named by ``args`` (files, or folders searched for them)."""
+    paths: list[Path] = []
+    for arg in args:
+        p = Path(arg)
+        paths.extend(sorted(p.rglob("results.json")) if p.is_dir() else [p])
+    if not paths:
+        raise SystemExit(f"no results.json under {', '.join(args)}")
+    return paths
+
+
+def rows(paths: list[Path]) -> list[dict]:
+    """Returns one row per (family, diversity, method, split), seeds pooled."""
+    pooled: dict[tuple, list[dict]] = defaultdict(list)
+    for path in paths:
+        results = read_results(path)
+        task = results.config.get("task", {})
+        for run in results.runs:
+            for split, rec in run.splits.items():
+                key = (run.family, task.get("diversity"), results.method.name, split)
+                extras = rec.extras
+                pooled[key].append(
+                    {
+                        "seed": run.seed,
+                        "budget": run.budget,
+                        "wall_s": run.wall_time_s,
+                        "score": split_score(run, split),
+                        "performance": float(np.mean(rec.performance)),
+                        "reference": float(np.mean(rec.references[run.score_reference])),
+                        "achieved": {k: float(np.mean(v)) for k, v in rec.achieved.items()},
+                        "keys_per_chest": (
+                            float(np.sum(extras["keys"]) / max(np.sum(extras["chests"]), 1.0))
+                            if "keys" in extras
+                            else None
+                        ),
+                        "behavior": (
+                            run.behavior[split].objective if split in run.behavior else None
+                        ),
+                    }
+                )
+    out = []
+    for (family, diversity, method, split), runs in sorted(pooled.items(), key=_order):
+        scores = [r["score"] for r in runs if r["score"] is not None]
+        objectives = sorted({k for r in runs for k in r["achieved"]})
+        kpc = [r["keys_per_chest"] for r in runs if r["keys_per_chest"] is not None]
+        out.append(
+            {
+                "family": family,
+                "diversity": diversity,
+                "method": method,
+                "split": split,
+                "seeds": sorted(r["seed"] for r in runs),
+                "budget": int(np.median([r["budget"] for r in runs])),
+                "wall_s": float(np.median([r["wall_s"] for r in runs])),
+                "score": _spread(scores),
+                "performance": float(np.median([r["performance"] for r in runs])),
+                "reference": float(np.median([r["reference"] for r in runs])),
+                "achieved": {
+                    k: float(np.median([r["achieved"].get(k, np.nan) for r in runs]))
+                    for k in objectives
+                },
+                "keys_per_chest": _spread(kpc),
+                "behavior": sorted({r["behavior"] for r in runs if r["behavior"]}),
+            }
+        )
+    return out
+
+
+def _order(item):
+    (family, diversity, method, split), _ = item
+    return family, diversity if diversity is not None else -1, method, split != "test", split
+
+
+def _spread(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    return {"median": float(np.median(values)), "min": min(values), "max": max(values)}
+
+
+def _fmt(spread: dict | None) -> str:
+    if spread is None:
+        return "-"
+    return f"{spread['median']:.3f} [{spread['min']:.3f}, {spread['max']:.3f}]"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="results files or folders")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args(argv)
+    table = rows(results_paths(args.paths))
+    print(
+        "| family | div | method | split | seeds | budget | wall (min) | performance (reference)"
+        " | score median [min, max]"
+        " | objectives achieved (median) | keys/chest | behavioral objective |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in table:
+        achieved = ", ".join(f"{k} {v:.2f}" for k, v in r["achieved"].items()) or "-"
+        print(
+            f"| {r['family']} | {r['diversity']} | {r['method']} | {r['split']} "
+            f"| {len(r['seeds'])} | {r['budget'] / 1e6:.1f}M | {r['wall_s'] / 60:.1f} "
+            f"| {r['performance']:.3g} ({r['reference']:.3g}) "
+            f"| {_fmt(r['score'])} | {achieved} | {_fmt(r['keys_per_chest'])} "
+            f"| {', '.join(r['behavior']) or '-'} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=2))
+
+
+if __name__ == "__main__":
+    main()

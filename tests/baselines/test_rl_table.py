@@ -1,0 +1,43 @@
+"""The rl acceptance table script reads results files and reports medians and keys per chest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from mesa_bench import jobs
+
+SCRIPT = Path(__file__).parents[2] / "baselines" / "reproduce" / "rl_table.py"
+
+
+def test_table_reports_scores_objectives_and_keys_per_chest(run_config, tmp_path):
+    for method in ("reference/planner", "reference/greedy-keys"):
+        for seed in (0, 1):
+            jobs.run(run_config(task="keys-chests", method=method, seed=seed, n_eval=128))
+    out = tmp_path / "table.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "runs"), "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| keys-chests-v1 | 0.0 | reference/planner | test | 2 |" in done.stdout
+    rows = {(r["method"], r["split"]): r for r in json.loads(out.read_text())}
+    planner, hoarder = (
+        rows["reference/planner", "many-keys"],
+        rows["reference/greedy-keys", "many-keys"],
+    )
+    assert planner["seeds"] == [0, 1]
+    assert rows["reference/planner", "test"]["score"]["median"] == 1.0
+    assert planner["keys_per_chest"]["max"] < 1.2 < 2.5 < hoarder["keys_per_chest"]["min"]
+    assert hoarder["achieved"]["proxy:keys"] > 0.9 > 0.2 > planner["achieved"]["proxy:keys"]
+
+
+def test_no_results_is_a_clear_error(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0 and "no results.json under" in done.stderr
