@@ -7,9 +7,9 @@ positions. A causal transformer reads them; the output at the token of ``x_i``, 
 seen ``x_0 .. x_i`` and ``y_0 .. y_{i-1}``, is read out as the prediction of ``y_i``.
 Training minimizes the squared error at every position of fresh train prompts, so
 whatever regression algorithm the network ends up running, it runs in its forward pass.
-Garg's curriculum on the context length is optional (``curriculum_start``); their
-curriculum on the input dimension is not offered, since it needs the family to draw
-functions of fewer inputs, which the ``sequence`` protocol does not expose.
+Garg's curricula are optional: on the context length (``curriculum_start``) and, on
+families that draw functions of fewer inputs (``SequenceFamily.supports_dims``), on the
+input dimension (``curriculum_dims_start``).
 
 ``icl-lstm`` (``baselines.icl_lstm``) is this trainer with an LSTM in place of the
 transformer. Reads top to bottom: config, network, the method used for evaluation, then
@@ -52,7 +52,13 @@ class ICLTransformerConfig(mt.TrainConfig):
             prompts are cut to this many pairs at first and grow by ``curriculum_step``
             pairs every ``curriculum_every`` outer steps, up to the whole prompt.
         curriculum_step: pairs added at each curriculum stage.
-        curriculum_every: outer steps per curriculum stage.
+        curriculum_every: outer steps per curriculum stage (both curricula).
+        curriculum_dims_start: 0 draws train inputs in every dimension; otherwise Garg's
+            curriculum on the dimension: train inputs are zero beyond this many coordinates
+            at first, and ``curriculum_dims_step`` more are drawn every ``curriculum_every``
+            outer steps, up to the family's dimension (Garg et al.: 5 of 20, +1 every 2000
+            steps, alongside 11 of 41 pairs, +2).
+        curriculum_dims_step: coordinates added at each curriculum stage.
     """
 
     description: str = "causal transformer over interleaved (x, y) tokens (Garg et al. 2022)"
@@ -64,6 +70,8 @@ class ICLTransformerConfig(mt.TrainConfig):
     curriculum_start: int = 0
     curriculum_step: int = 2
     curriculum_every: int = 2000
+    curriculum_dims_start: int = 0
+    curriculum_dims_step: int = 1
     save_every: int = 1000
     log_every: int = 100
 
@@ -75,6 +83,8 @@ class ICLTransformerConfig(mt.TrainConfig):
             raise ValueError(f"method.width={self.width} must be a multiple of heads={self.heads}")
         if self.curriculum_start < 0 or self.curriculum_step < 1 or self.curriculum_every < 1:
             raise ValueError("method.curriculum_start must be >= 0, its step and every >= 1")
+        if self.curriculum_dims_start < 0 or self.curriculum_dims_step < 1:
+            raise ValueError("method.curriculum_dims_start must be >= 0 and its step >= 1")
 
 
 def tokens(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
@@ -165,6 +175,15 @@ def curriculum_points(cfg: ICLTransformerConfig, step: int, n: int) -> int:
     return min(n, cfg.curriculum_start + cfg.curriculum_step * (step // cfg.curriculum_every))
 
 
+def curriculum_dims(cfg: ICLTransformerConfig, step: int, dim: int) -> int | None:
+    """Returns how many input coordinates train prompts draw at outer ``step`` (None: all
+    ``dim`` of them, with no curriculum or once it has reached ``dim``)."""
+    if cfg.curriculum_dims_start == 0:
+        return None
+    dims = cfg.curriculum_dims_start + cfg.curriculum_dims_step * (step // cfg.curriculum_every)
+    return dims if dims < dim else None
+
+
 class ICLTransformer(MethodEntry):
     """Registry entry ``icl-transformer``: trains an ``ICLNet`` on the family's train prompts.
 
@@ -194,6 +213,17 @@ class ICLTransformer(MethodEntry):
         cfg.check()
         device = mt.setup_torch(cfg, seed, self.name, ctx.device)
         dim = family.sample_batch(mt.train_stream(seed, "probe", 0), 1, "train").xs.shape[-1]
+        if cfg.curriculum_dims_start:
+            if not family.supports_dims:
+                raise ValueError(
+                    f"method.curriculum_dims_start: {family.spec.name} has no curriculum on "
+                    "the input dimension; set it to 0"
+                )
+            if cfg.curriculum_dims_start > dim:
+                raise ValueError(
+                    f"method.curriculum_dims_start={cfg.curriculum_dims_start} is more than "
+                    f"the {dim} input coordinates of {family.spec.name}"
+                )
         net = self.make_net(dim).to(device)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
         progress = mt.Progress()
@@ -208,7 +238,8 @@ class ICLTransformer(MethodEntry):
         while progress.spent + cfg.batch <= budget:
             # --- sample ---
             draw = mt.train_stream(seed, "batch", progress.step)
-            batch = family.sample_batch(draw, cfg.batch, "train")
+            dims = curriculum_dims(cfg, progress.step, dim)
+            batch = family.sample_batch(draw, cfg.batch, "train", dims=dims)
             points = curriculum_points(cfg, progress.step, batch.ys.shape[1])
             if points < batch.ys.shape[1]:
                 batch = SequenceBatch(batch.xs[:, :points], batch.ys[:, :points])
@@ -228,6 +259,7 @@ class ICLTransformer(MethodEntry):
                     "train/loss": loss.item(),
                     "train/grad_norm": norm,
                     "train/points": float(points),
+                    "train/dims": float(dim if dims is None else dims),
                     "train/prompts_per_s": (progress.spent - spent_at_start) / elapsed,
                 }
                 ctx.log(metrics, progress.spent)

@@ -34,7 +34,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -142,23 +142,40 @@ def outcome_from_errors(err: np.ndarray) -> SplitOutcome:
 class SequenceFamily(TaskFamily):
     """A family of kind ``sequence``: prompts built in torch from sampled tasks.
 
-    Subclasses implement ``sample_tasks``, ``make_reference`` and ``make_batch``.
+    Subclasses implement ``sample_tasks``, ``make_reference`` and ``make_batch``. A family
+    that sets ``supports_dims`` also offers Garg et al.'s curriculum on the input dimension:
+    its ``make_batch`` takes ``dims`` and draws prompts whose inputs are zero beyond their
+    first ``dims`` coordinates (functions of fewer inputs, same input size).
     """
+
+    supports_dims: ClassVar[bool] = False
 
     @abstractmethod
     def make_batch(self, tasks: Any, split: str, seed: int) -> SequenceBatch:
         """Returns one prompt per task; ``seed`` drives the inputs and the target noise."""
 
-    def sample_batch(self, seed: np.random.SeedSequence | int, n: int, split: str) -> SequenceBatch:
+    def sample_batch(
+        self, seed: np.random.SeedSequence | int, n: int, split: str, dims: int | None = None
+    ) -> SequenceBatch:
         """Returns ``n`` fresh prompts of ``split``: tasks and prompt noise both from ``seed``.
 
         Training loops call this with a new stream per step, e.g.
-        ``seeding.stream(run_seed, "train-batch", str(step))``.
+        ``seeding.stream(run_seed, "train-batch", str(step))``. ``dims`` (families with
+        ``supports_dims`` only) zeroes the inputs beyond their first ``dims`` coordinates;
+        the random draws are the same as without it.
         """
+        extra = {}
+        if dims is not None:
+            if not self.supports_dims:
+                raise ValueError(
+                    f"{self.spec.name} has no curriculum on the input dimension "
+                    "(its prompts cannot be drawn with fewer inputs)"
+                )
+            extra["dims"] = int(dims)
         seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         task_seq, noise_seq = seq.spawn(2)
         return self.make_batch(
-            self.sample_tasks(task_seq, n, split), split, seeding.int_seed(noise_seq)
+            self.sample_tasks(task_seq, n, split), split, seeding.int_seed(noise_seq), **extra
         )
 
     def run_trials(self, method: Method, tasks: Any, split: str, seed: int) -> SplitOutcome:

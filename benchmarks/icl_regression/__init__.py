@@ -74,6 +74,7 @@ class ICLRegression(SequenceFamily):
         higher_is_better=False,
         description="d=5 regression in context, up to 40 pairs: learned gradient descent",
     )
+    supports_dims: ClassVar[bool] = True  # Garg et al.'s dimension curriculum
     config_class = ICLRegressionConfig
     config: ICLRegressionConfig
 
@@ -123,11 +124,11 @@ class ICLRegression(SequenceFamily):
             self._pool = RegressionTasks(*arrays, c.function_class, c.n_context + 1, c.noise, 1.0)
         return self._pool
 
-    def make_batch(self, tasks, split: str, seed: int) -> SequenceBatch:
+    def make_batch(self, tasks, split: str, seed: int, dims: int | None = None) -> SequenceBatch:
         from benchmarks.icl_regression.tasks import make_prompts
 
         self.check_split(split)
-        return make_prompts(tasks, torch_generator(seed))
+        return make_prompts(tasks, torch_generator(seed), dims)
 
     # --- references ---
 

@@ -73,9 +73,19 @@ def sample_functions(
     return w, torch.zeros(n, 0, dim), torch.zeros(n, 0)
 
 
-def make_prompts(tasks: RegressionTasks, gen: torch.Generator) -> SequenceBatch:
-    """Returns one prompt per function: ``x ~ x_scale * N(0, I)``, ``y = f(x) + noise``."""
+def make_prompts(
+    tasks: RegressionTasks, gen: torch.Generator, dims: int | None = None
+) -> SequenceBatch:
+    """Returns one prompt per function: ``x ~ x_scale * N(0, I)``, ``y = f(x) + noise``.
+
+    ``dims`` keeps the first ``dims`` input coordinates and zeroes the rest (Garg et al.'s
+    curriculum on the dimension), after the same draws as without it.
+    """
     n, dim = tasks.weights.shape
+    if dims is not None and not 1 <= dims <= dim:
+        raise ValueError(f"dims must be in 1..{dim} (the input dimension), got {dims}")
     xs = torch.randn(n, tasks.n_points, dim, generator=gen) * tasks.x_scale
+    if dims is not None:
+        xs[..., dims:] = 0.0
     eps = torch.randn(n, tasks.n_points, generator=gen)
     return SequenceBatch(xs=xs, ys=tasks(xs) + tasks.noise * eps)

@@ -13,6 +13,7 @@ from baselines.icl_transformer import (
     ICLPredictor,
     ICLTransformer,
     ICLTransformerConfig,
+    curriculum_dims,
     curriculum_points,
     tokens,
 )
@@ -95,6 +96,29 @@ def test_curriculum_grows_the_prompt_then_stops():
     cfg = tiny("icl-transformer", curriculum_start=3, curriculum_step=2, curriculum_every=10)
     assert [curriculum_points(cfg, s, 11) for s in (0, 9, 10, 25, 1000)] == [3, 3, 5, 7, 11]
     assert curriculum_points(tiny("icl-transformer"), 0, 11) == 11
+
+
+def test_dimension_curriculum_grows_the_inputs_then_stops():
+    cfg = tiny("icl-transformer", curriculum_dims_start=2, curriculum_every=10)
+    assert [curriculum_dims(cfg, s, 5) for s in (0, 9, 10, 29, 30, 1000)] == [
+        2,
+        2,
+        3,
+        4,
+        None,
+        None,
+    ]
+    assert curriculum_dims(tiny("icl-transformer"), 0, 5) is None
+
+
+def test_dimension_curriculum_trains_on_zeroed_inputs(tmp_path):
+    seen = []
+    cfg = tiny("icl-transformer", curriculum_dims_start=2, curriculum_every=4)
+    train(tmp_path / "a", cfg, 16 * 12, hook=lambda m, b: seen.append(m.get("train/dims")))
+    assert [d for d in seen if d is not None] == [2.0] * 4 + [3.0] * 4 + [4.0] * 4
+    too_many = tiny("icl-transformer", curriculum_dims_start=6)
+    with pytest.raises(ValueError, match="curriculum_dims_start=6 is more than the 5 input"):
+        train(tmp_path / "b", too_many, 64)
 
 
 @pytest.mark.parametrize(

@@ -191,3 +191,24 @@ def test_noisy_shift_at_ten_examples_is_reported_unnormalized():
 
     assert np.isnan(ev.score("noisy", ridge("noisy")))  # not a score of 1 made of noise
     assert ev.score("test", ridge("test")) == pytest.approx(1.0)
+
+
+def test_dimension_curriculum_zeroes_inputs_after_the_same_draws():
+    fam = ICLRegression(ICLRegressionConfig(n_context=10, noise=0.0))
+
+    def seed():  # spawning advances a SeedSequence, so each draw gets a fresh one
+        return seeding.stream(0, "dims")
+
+    full = fam.sample_batch(seed(), 64, "train")
+    cut = fam.sample_batch(seed(), 64, "train", dims=2)
+    assert torch.equal(cut.xs[..., :2], full.xs[..., :2]) and not cut.xs[..., 2:].any()
+    tasks = fam.sample_tasks(seed().spawn(2)[0], 64, "train")  # noise 0: y = w . x exactly
+    torch.testing.assert_close(cut.ys, torch.einsum("bnd,bd->bn", cut.xs, tasks.weights))
+    with pytest.raises(ValueError, match=r"dims must be in 1\.\.5"):
+        fam.sample_batch(seed(), 4, "train", dims=6)
+
+    class NoDims(ICLRegression):
+        supports_dims = False
+
+    with pytest.raises(ValueError, match="no curriculum on the input dimension"):
+        NoDims().sample_batch(seed(), 4, "train", dims=2)
