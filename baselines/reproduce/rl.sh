@@ -69,10 +69,17 @@ run keys-chests keys-chests rl2 8000000
 run keys-chests keys-chests memoryless 3000000
 
 # tables and figures over every finished run: the acceptance table (medians over seeds,
-# objectives, keys per chest), then the report (IQM with bootstrap CIs, figures)
+# objectives, keys per chest), then one report per group (IQM with bootstrap CIs, figures;
+# maze0 and maze1 are the same family at two diversities, so they are reported apart)
 shopt -s nullglob
 results=("$OUT"/*/none/*/*/seed*/results.json)
 if ((${#results[@]})); then
   "${PY:-.venv/bin/python}" baselines/reproduce/rl_table.py "${results[@]}" --json "$OUT/table.json"
-  "$MB" report "${results[@]}" --out "$OUT/report"
+  for dir in "$OUT"/*/; do
+    group=$(basename "$dir")
+    found=("$dir"none/*/*/seed*/results.json)
+    if ((${#found[@]})) && [[ "$group" != report ]]; then
+      "$MB" report "${found[@]}" --out "$OUT/report/$group"
+    fi
+  done
 fi
