@@ -132,14 +132,23 @@ class RLFamily(TaskFamily):
         """Returns how many episodes make one trial on ``split``."""
         return self.episodes_per_trial
 
+    def trial_extras(self, env: Any) -> dict[str, np.ndarray]:
+        """Returns per-trial extras read off ``env`` after its trials ran (none by default);
+        each an array of shape ``(n_trials,)``, stored in ``SplitOutcome.extras``."""
+        return {}
+
     def run_trials(self, method: Method, tasks: Any, split: str, seed: int) -> SplitOutcome:
         from mesa_bench.rollout import run_rl_trials  # rollout imports this module
 
         env = self.make_env(tasks, split)
         try:
-            return run_rl_trials(env, method, self.trial_episodes(split), seed, tasks)
+            outcome = run_rl_trials(env, method, self.trial_episodes(split), seed, tasks)
+            extras = self.trial_extras(env)
         finally:
             env.close()
+        if not extras:
+            return outcome
+        return dataclasses.replace(outcome, extras={**outcome.extras, **extras})
 
 
 @dataclass

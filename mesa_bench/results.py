@@ -289,6 +289,18 @@ def read_results(path: str | os.PathLike) -> ResultsFile:
     return parse_results(text, str(path))
 
 
+def find_results(args: list[str]) -> list[Path]:
+    """Returns the results files named by ``args``: files as given, folders searched for
+    ``results.json`` (sorted); raises ResultsError when there is none."""
+    paths: list[Path] = []
+    for arg in args:
+        p = Path(arg)
+        paths.extend(sorted(p.rglob("results.json")) if p.is_dir() else [p])
+    if not paths:
+        raise ResultsError(f"no results.json under {', '.join(args)}")
+    return paths
+
+
 def json_schema() -> dict[str, Any]:
     """Returns the JSON Schema of the results file."""
     schema = ResultsFile.model_json_schema()

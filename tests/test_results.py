@@ -6,6 +6,7 @@ from mesa_bench import jobs
 from mesa_bench.results import (
     ResultsError,
     ResultsFile,
+    find_results,
     json_schema,
     parse_results,
     read_results,
@@ -90,3 +91,20 @@ def test_write_is_atomic_and_leaves_no_temp_files(results, tmp_path):
     write_results(results, tmp_path / "r.json")
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
     assert ResultsFile.model_validate_json((tmp_path / "r.json").read_text())
+
+
+def test_find_results_searches_folders_and_names_an_empty_one(tmp_path):
+    (tmp_path / "a" / "seed1").mkdir(parents=True)
+    (tmp_path / "a" / "seed0").mkdir()
+    for seed in ("seed0", "seed1"):
+        (tmp_path / "a" / seed / "results.json").write_text("{}")
+    given = tmp_path / "other.json"
+    found = find_results([str(tmp_path / "a"), str(given)])
+    assert found == [
+        tmp_path / "a" / "seed0" / "results.json",
+        tmp_path / "a" / "seed1" / "results.json",
+        given,
+    ]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ResultsError, match="no results.json under"):
+        find_results([str(tmp_path / "empty")])

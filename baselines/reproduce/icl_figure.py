@@ -30,20 +30,9 @@ import numpy as np
 
 from mesa_bench.evaluate import reference_factory, run_split
 from mesa_bench.registry import FAMILIES
-from mesa_bench.results import read_results
+from mesa_bench.results import ResultsError, find_results, read_results
 
 REFERENCES = ("ridge", "ols", "gd-k", "knn", "zero")
-
-
-def results_paths(args: list[str]) -> list[Path]:
-    """Returns the results files named by ``args`` (files, or folders searched for them)."""
-    paths: list[Path] = []
-    for arg in args:
-        p = Path(arg)
-        paths.extend(sorted(p.rglob("results.json")) if p.is_dir() else [p])
-    if not paths:
-        raise SystemExit(f"no results.json under {', '.join(args)}")
-    return paths
 
 
 def position_errors(extras: dict[str, list[float]]) -> np.ndarray:
@@ -131,7 +120,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("results", nargs="+", help="results files or folders")
     parser.add_argument("--out", default="icl_figure", help="output path without suffix")
     args = parser.parse_args(argv)
-    settings, curves = load(results_paths(args.results))
+    try:
+        settings, curves = load(find_results(args.results))
+    except ResultsError as e:
+        raise SystemExit(str(e)) from None
     refs = reference_curves(settings)
     dim = int(settings["task"]["dim"])
     out = Path(args.out)

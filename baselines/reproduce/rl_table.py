@@ -23,18 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mesa_bench.metrics.summary import split_score
-from mesa_bench.results import read_results
-
-
-def results_paths(args: list[str]) -> list[Path]:
-    """Returns the results files named by ``args`` (files, or folders searched for them)."""
-    paths: list[Path] = []
-    for arg in args:
-        p = Path(arg)
-        paths.extend(sorted(p.rglob("results.json")) if p.is_dir() else [p])
-    if not paths:
-        raise SystemExit(f"no results.json under {', '.join(args)}")
-    return paths
+from mesa_bench.results import ResultsError, find_results, read_results
 
 
 def rows(paths: list[Path]) -> list[dict]:
@@ -116,7 +105,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("paths", nargs="+", help="results files or folders")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
-    table = rows(results_paths(args.paths))
+    try:
+        table = rows(find_results(args.paths))
+    except ResultsError as e:
+        raise SystemExit(str(e)) from None
     print(
         "| family | div | method | split | seeds | budget | wall (min) | performance (reference)"
         " | score median [min, max]"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 import numpy as np
@@ -64,19 +63,10 @@ class KeysChests(RLFamily):
     def make_env(self, tasks: KeysChestsTasks, split: str) -> KeysChestsVectorEnv:
         return KeysChestsVectorEnv(tasks=tasks, step_limit=self.config.step_limit)
 
-    def run_trials(self, method: Method, tasks: KeysChestsTasks, split: str, seed: int):
-        """Returns per-trial outcomes, with ``extras["keys"]`` (keys picked up) and
-        ``extras["chests"]`` (chests opened) of every trial, shape ``(n_trials,)``: their
-        ratio is the keys-per-chest signature of the ``proxy:keys`` objective."""
-        from mesa_bench.rollout import run_rl_trials
-
-        env = self.make_env(tasks, split)
-        try:
-            outcome = run_rl_trials(env, method, self.trial_episodes(split), seed, tasks)
-        finally:
-            env.close()
-        extras = {"keys": env.trial_keys.astype(float), "chests": env.trial_chests.astype(float)}
-        return dataclasses.replace(outcome, extras=extras)
+    def trial_extras(self, env: KeysChestsVectorEnv) -> dict[str, np.ndarray]:
+        """Returns ``keys`` (keys picked up) and ``chests`` (chests opened) of every trial:
+        their ratio is the keys-per-chest signature of the ``proxy:keys`` objective."""
+        return {"keys": env.trial_keys.astype(float), "chests": env.trial_chests.astype(float)}
 
     def make_reference(self, name: str, rng: np.random.Generator) -> Method:
         if name not in REFERENCES:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 import numpy as np
@@ -11,7 +10,7 @@ from benchmarks.tabular_mdp.config import TabularMDPConfig
 from benchmarks.tabular_mdp.env import MDPTasks, MDPVectorEnv, sample_mdps
 from benchmarks.tabular_mdp.references import REFERENCES
 from mesa_bench import seeding
-from mesa_bench.api import FamilySpec, Method, RLFamily, SplitOutcome
+from mesa_bench.api import FamilySpec, Method, RLFamily
 
 MORE_EPISODES = {"more-episodes-25": 25, "more-episodes-50": 50, "more-episodes-100": 100}
 
@@ -54,19 +53,11 @@ class TabularMDP(RLFamily):
     def make_env(self, tasks: MDPTasks, split: str) -> MDPVectorEnv:
         return MDPVectorEnv(tasks=tasks, record_episodes=self.trial_episodes(split))
 
-    def run_trials(self, method: Method, tasks: MDPTasks, split: str, seed: int) -> SplitOutcome:
-        """Returns per-trial outcomes, with ``extras["episode_return@i"]`` for every episode
-        ``i`` of the trial: the summed mean reward of that episode, shape ``(n_trials,)``."""
-        from mesa_bench.rollout import run_rl_trials
-
-        env = self.make_env(tasks, split)
-        try:
-            outcome = run_rl_trials(env, method, self.trial_episodes(split), seed, tasks)
-        finally:
-            env.close()
+    def trial_extras(self, env: MDPVectorEnv) -> dict[str, np.ndarray]:
+        """Returns ``episode_return@i`` for every episode ``i`` of the trial: the summed
+        mean reward of that episode, shape ``(n_trials,)``."""
         returns = env.episode_returns
-        extras = {f"episode_return@{i}": returns[:, i].copy() for i in range(returns.shape[1])}
-        return dataclasses.replace(outcome, extras=extras)
+        return {f"episode_return@{i}": returns[:, i].copy() for i in range(returns.shape[1])}
 
     def make_reference(self, name: str, rng: np.random.Generator) -> Method:
         if name not in REFERENCES:
