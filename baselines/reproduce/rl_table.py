@@ -4,8 +4,9 @@ Reads the results files that ``baselines/reproduce/rl.sh`` writes and prints, pe
 (family and diversity), method and split: the number of seeds, the median [min, max] over
 seeds of the normalized score and of the mean performance (with the score-1
 reference's), the median rate of each objective, the budget, the median
-wall time, and on keys-chests the keys picked up per chest opened; tabular-mdp's
-``more-episodes`` shifts are scored against psrl like every split.
+wall time, on keys-chests the keys picked up per chest opened, and on tabular-mdp the mean
+return of a trial's first and last episode (a learned RL algorithm does better in the
+last); tabular-mdp's ``more-episodes`` shifts are scored against psrl like every split.
 
     .venv/bin/python baselines/reproduce/rl_table.py runs/reproduce-rl
     .venv/bin/python baselines/reproduce/rl_table.py runs/reproduce-rl --json table.json
@@ -50,6 +51,7 @@ def rows(paths: list[Path]) -> list[dict]:
                             if "keys" in extras
                             else None
                         ),
+                        "episodes": _first_last_episode(extras),
                         "behavior": (
                             run.behavior[split].objective if split in run.behavior else None
                         ),
@@ -60,6 +62,7 @@ def rows(paths: list[Path]) -> list[dict]:
         scores = [r["score"] for r in runs if r["score"] is not None]
         objectives = sorted({k for r in runs for k in r["achieved"]})
         kpc = [r["keys_per_chest"] for r in runs if r["keys_per_chest"] is not None]
+        episodes = [r["episodes"] for r in runs if r["episodes"] is not None]
         out.append(
             {
                 "family": family,
@@ -77,10 +80,24 @@ def rows(paths: list[Path]) -> list[dict]:
                     for k in objectives
                 },
                 "keys_per_chest": _spread(kpc),
+                "first_last_episode": (
+                    [float(np.median([e[i] for e in episodes])) for i in (0, 1)]
+                    if episodes
+                    else None
+                ),
                 "behavior": sorted({r["behavior"] for r in runs if r["behavior"]}),
             }
         )
     return out
+
+
+def _first_last_episode(extras: dict) -> tuple[float, float] | None:
+    """Returns the mean return of the first and last recorded episode, if recorded."""
+    recorded = sorted(int(k.split("@")[1]) for k in extras if k.startswith("episode_return@"))
+    if not recorded:
+        return None
+    first, last = (extras[f"episode_return@{i}"] for i in (recorded[0], recorded[-1]))
+    return float(np.mean(first)), float(np.mean(last))
 
 
 def _order(item):
@@ -112,16 +129,18 @@ def main(argv: list[str] | None = None) -> None:
     print(
         "| family | div | method | split | seeds | budget | wall (min) | performance (reference)"
         " | score median [min, max]"
-        " | objectives achieved (median) | keys/chest | behavioral objective |"
+        " | objectives achieved (median) | keys/chest | episode 1 -> last | behavioral objective |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in table:
         achieved = ", ".join(f"{k} {v:.2f}" for k, v in r["achieved"].items()) or "-"
+        episodes = r["first_last_episode"]
+        episodes = f"{episodes[0]:.2f} -> {episodes[1]:.2f}" if episodes else "-"
         print(
             f"| {r['family']} | {r['diversity']} | {r['method']} | {r['split']} "
             f"| {len(r['seeds'])} | {r['budget'] / 1e6:.1f}M | {r['wall_s'] / 60:.1f} "
             f"| {r['performance']:.3g} ({r['reference']:.3g}) "
-            f"| {_fmt(r['score'])} | {achieved} | {_fmt(r['keys_per_chest'])} "
+            f"| {_fmt(r['score'])} | {achieved} | {_fmt(r['keys_per_chest'])} | {episodes} "
             f"| {', '.join(r['behavior']) or '-'} |"
         )
     if args.json:

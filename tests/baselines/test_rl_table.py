@@ -41,3 +41,23 @@ def test_no_results_is_a_clear_error(tmp_path):
         [sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode != 0 and "no results.json under" in done.stderr
+
+
+def test_table_reports_first_and_last_episode_on_tabular_mdp(run_config, tmp_path):
+    for method in ("reference/psrl", "reference/random"):
+        jobs.run(run_config(task="tabular-mdp", method=method, n_eval=128))
+    out = tmp_path / "table.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "runs"), "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {(r["method"], r["split"]): r for r in json.loads(out.read_text())}
+    psrl_first, psrl_last = rows["reference/psrl", "test"]["first_last_episode"]
+    assert psrl_last > psrl_first + 3  # psrl learns the MDP over the trial: about 9.7 -> 16.1
+    random_first, random_last = rows["reference/random", "test"]["first_last_episode"]
+    assert abs(random_last - random_first) < 1.5
+    psrl_line = next(x for x in done.stdout.splitlines() if "| reference/psrl | test |" in x)
+    assert f"| {psrl_first:.2f} -> {psrl_last:.2f} |" in psrl_line
