@@ -13,9 +13,13 @@
 # Budgets are env steps, measured on this class of machine (2 cores, one torch thread a
 # run, two runs side by side): rl2 seeds score 0.89-0.94 on the bandit at 15M (7 minutes
 # a seed); maze agents pass 0.98 near 5-6M of their 8-10M (21-26 minutes); keys-chests rl2
-# passes 0.99 at 3.2M of 8M (26 minutes); tabular-mdp rl2 falls far short of its target
-# at 20M (see its settings below). The memoryless controls get small budgets
-# where they cannot learn anything (bandit, tabular-mdp: no history in the observation).
+# passes 0.99 at 3.2M of 8M (26 minutes); tabular-mdp rl2 scores 0.27 (median of 5 seeds)
+# at 20M (16 minutes), far short of its 0.7 target. The memoryless controls get small
+# budgets where they cannot learn anything (bandit, tabular-mdp: no history in the
+# observation).
+#
+# Edit this file only while no copy of it runs: bash reads a script as it goes, so an
+# edit in place shifts what a running copy reads next (replace it by rename instead).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
