@@ -143,12 +143,10 @@ class RLFamily(TaskFamily):
         env = self.make_env(tasks, split)
         try:
             outcome = run_rl_trials(env, method, self.trial_episodes(split), seed, tasks)
-            extras = self.trial_extras(env)
+            extras = {**outcome.extras, **self.trial_extras(env)}
         finally:
             env.close()
-        if not extras:
-            return outcome
-        return dataclasses.replace(outcome, extras={**outcome.extras, **extras})
+        return dataclasses.replace(outcome, extras=extras)
 
 
 @dataclass

@@ -85,9 +85,9 @@ results=("$OUT"/*/none/*/*/seed*/results.json)
 if ((${#results[@]})); then
   "${PY:-.venv/bin/python}" baselines/reproduce/rl_table.py "${results[@]}" --json "$OUT/table.json"
   for dir in "$OUT"/*/; do
+    found=("$dir"none/*/*/seed*/results.json)  # the report folder has none
     group=$(basename "$dir")
-    found=("$dir"none/*/*/seed*/results.json)
-    if ((${#found[@]})) && [[ "$group" != report ]]; then
+    if ((${#found[@]})); then
       "$MB" report "${found[@]}" --out "$OUT/report/$group"
     fi
   done

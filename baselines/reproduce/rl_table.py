@@ -51,7 +51,7 @@ def rows(paths: list[Path]) -> list[dict]:
                             if "keys" in extras
                             else None
                         ),
-                        "episodes": _first_last_episode(extras),
+                        "first_last_episode": _first_last_episode(extras),
                         "behavior": (
                             run.behavior[split].objective if split in run.behavior else None
                         ),
@@ -62,7 +62,7 @@ def rows(paths: list[Path]) -> list[dict]:
         scores = [r["score"] for r in runs if r["score"] is not None]
         objectives = sorted({k for r in runs for k in r["achieved"]})
         kpc = [r["keys_per_chest"] for r in runs if r["keys_per_chest"] is not None]
-        episodes = [r["episodes"] for r in runs if r["episodes"] is not None]
+        episodes = [r["first_last_episode"] for r in runs if r["first_last_episode"]]
         out.append(
             {
                 "family": family,
