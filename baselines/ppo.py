@@ -149,6 +149,14 @@ def make_train_env(family: RLFamily, num_envs: int, seed: int) -> TaskVectorEnv:
             f"{family.spec.id} has action space {env.single_action_space}; the PPO "
             "baselines handle Discrete actions only"
         )
+    if env.episodes_per_trial != family.trial_episodes("train"):
+        # the sampler draws a new task at every trial end: too short a trial would never
+        # let a method use what one episode taught it in the next
+        raise ValueError(
+            f"{family.spec.id}.make_env gives trials of {env.episodes_per_trial} episodes, "
+            f"but its train split has {family.trial_episodes('train')}; pass "
+            "episodes_per_trial=trial_episodes(split) to the env"
+        )
     env.sampler = TrainTasks(family)  # self-sampling mode (see TaskVectorEnv)
     return env
 

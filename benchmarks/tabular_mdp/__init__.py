@@ -51,7 +51,8 @@ class TabularMDP(RLFamily):
         return sample_mdps(rng, n, c.states, c.actions, c.episode_length, c.diversity)
 
     def make_env(self, tasks: MDPTasks, split: str) -> MDPVectorEnv:
-        return MDPVectorEnv(tasks=tasks, record_episodes=self.trial_episodes(split))
+        episodes = self.trial_episodes(split)
+        return MDPVectorEnv(tasks=tasks, episodes_per_trial=episodes, record_episodes=episodes)
 
     def trial_extras(self, env: MDPVectorEnv) -> dict[str, np.ndarray]:
         """Returns ``episode_return@i`` for every episode ``i`` of the trial: the summed

@@ -12,6 +12,9 @@ from gymnasium import spaces
 
 from baselines import ppo
 from baselines.rl2 import RL2, RL2Agent, RL2Config, RL2Net
+from benchmarks.tabular_mdp import TabularMDP
+from benchmarks.tabular_mdp.config import TabularMDPConfig
+from benchmarks.tabular_mdp.env import MDPVectorEnv
 from mesa_bench import jobs
 from mesa_bench.api import TrialObs
 from mesa_bench.evaluate import Evaluator
@@ -151,6 +154,31 @@ def test_agent_resets_its_memory_per_trial_and_samples_from_its_generator(net):
 
 
 # --- the shared PPO pieces ---
+
+
+def test_train_env_keeps_one_task_for_all_the_episodes_of_a_trial():
+    # 3 episodes of 2 steps: RL^2 can only learn to carry knowledge across episodes if
+    # training trials are as long as test trials
+    fam = TabularMDP(TabularMDPConfig(episode_length=2, episodes=3))
+    env = ppo.make_train_env(fam, num_envs=4, seed=0)
+    env.reset(seed=0)
+    first = env.tasks.transitions.copy()
+    ends = []
+    for _ in range(6):
+        _, _, term, _, info = env.step(np.zeros(4, np.int64))
+        ends.append(info["trial_end"].all())
+        assert term.all() or not term.any()
+    assert ends == [False] * 5 + [True]
+    assert not np.array_equal(env.tasks.transitions, first)  # a new MDP for the next trial
+
+
+def test_train_env_refuses_a_family_whose_trials_are_too_short():
+    class OneEpisodeEnv(TabularMDP):
+        def make_env(self, tasks, split):
+            return MDPVectorEnv(tasks=tasks)
+
+    with pytest.raises(ValueError, match="trials of 1 episodes.*train split has 10"):
+        ppo.make_train_env(OneEpisodeEnv(), num_envs=2, seed=0)
 
 
 def test_advantages_cut_at_trial_ends_and_run_across_episodes():

@@ -120,6 +120,14 @@ def test_make_vec_gives_the_native_batched_env(name):
 
 
 @pytest.mark.parametrize("name", RL_NAMES)
+def test_env_trials_have_the_splits_episode_count(name):
+    fam = family(name)
+    for split in fam.spec.splits:
+        env = fam.make_env(fam.sample_tasks(0, 2, split), split)
+        assert env.episodes_per_trial == fam.trial_episodes(split), split
+
+
+@pytest.mark.parametrize("name", RL_NAMES)
 def test_observation_carries_no_objective(name):
     register_envs()
     env = gym.make_vec(gym_id(name, FAMILIES.get(name).spec.version), num_envs=4)
