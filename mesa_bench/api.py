@@ -126,7 +126,12 @@ class RLFamily(TaskFamily):
 
     @abstractmethod
     def make_env(self, tasks: Any, split: str) -> Any:
-        """Returns a batched ``gymnasium.vector.VectorEnv``, one sub-env per task."""
+        """Returns a batched ``gymnasium.vector.VectorEnv``, one sub-env per task.
+
+        Its trials must be ``trial_episodes(split)`` episodes long (``episodes_per_trial``
+        of a ``TaskVectorEnv``): a train env that samples its own tasks draws a new one at
+        every trial end.
+        """
 
     def trial_episodes(self, split: str) -> int:
         """Returns how many episodes make one trial on ``split``."""
