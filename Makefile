@@ -21,7 +21,15 @@ lint: $(STAMP)
 
 setup: $(STAMP)
 
+# torch 2.14.1 from PyPI is a CUDA build: the venv takes about 6 GB. Say so before pip
+# fails half-way with "No space left on device".
+NEED_GB := 7
 $(VENV)/bin/python:
+	@free=$$(df -Pk . | awk 'NR == 2 {print int($$4 / 1048576)}'); \
+	if [ "$$free" -lt $(NEED_GB) ]; then \
+		echo "mesa-bench set-up: needs about $(NEED_GB) GB free on the disk of $$(pwd), has $$free GB" >&2; \
+		exit 1; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 
 $(L2L_STAMP): $(VENV)/bin/python
