@@ -14,8 +14,8 @@
 # run, two runs side by side): rl2 seeds score 0.89-0.94 on the bandit at 15M (7 minutes
 # a seed); maze agents pass 0.98 near 5-6M of their 8-10M (21-26 minutes); keys-chests rl2
 # passes 0.99 at 3.2M of 8M (26 minutes); tabular-mdp rl2 scores 0.49 (median of 5 seeds)
-# at 20M (21 minutes) and reaches its 0.7 target at 40M (0.70 on seed 0, 41 minutes; the
-# tabular-mdp-long group). The memoryless controls get small
+# at 20M (21 minutes) and 0.65 at 40M (median of 5 seeds, 0.61-0.70, 26 minutes; the
+# tabular-mdp-long group), short of its 0.7 target. The memoryless controls get small
 # budgets where they cannot learn anything (bandit, tabular-mdp: no history in the
 # observation).
 #
@@ -67,7 +67,7 @@ run bandit-cue bandit-cue memoryless 30000000
 TABULAR=(method.gae_lambda=0.3 method.epochs=4 method.minibatches=4)
 run tabular-mdp tabular-mdp rl2 20000000 "${TABULAR[@]}"
 run tabular-mdp tabular-mdp memoryless 3000000
-# twice the budget: the score still rises at 20M (seed 0: 0.54 at 20M, 0.70 at 40M)
+# twice the budget: the score still rises at 20M (5 seeds: 0.49 at 20M, 0.65 at 40M)
 run tabular-mdp-long tabular-mdp rl2 40000000 "${TABULAR[@]}"
 
 # maze at diversity 0: memoryless and rl2 >= 0.8 on test; goal-anywhere shows goal
