@@ -18,7 +18,6 @@ the training loop (sample, update, evaluate).
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from typing import ClassVar
@@ -233,7 +232,7 @@ class ICLTransformer(MethodEntry):
         started, spent_at_start = time.perf_counter(), progress.spent
 
         def make_method(rng: np.random.Generator) -> ICLPredictor:
-            return ICLPredictor(self.name, copy.deepcopy(net).eval(), device)
+            return ICLPredictor(self.name, mt.frozen_copy(net), device)
 
         while progress.spent + cfg.batch <= budget:
             # --- sample ---

@@ -22,7 +22,6 @@ training loop (sample, update, evaluate).
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from typing import ClassVar
@@ -156,7 +155,7 @@ class L2LLearnableOptimizer(MethodEntry):
         started, spent_at_start = time.perf_counter(), progress.spent
 
         def make_method(rng: np.random.Generator) -> TransformMethod:
-            return TransformMethod(copy.deepcopy(transform).eval(), cfg.step)
+            return TransformMethod(mt.frozen_copy(transform), cfg.step)
 
         while progress.spent + cfg.batch <= budget:
             # --- sample ---

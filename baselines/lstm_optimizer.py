@@ -16,7 +16,6 @@ loop (sample, update, evaluate).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
@@ -184,7 +183,7 @@ class LSTMOptimizer(MethodEntry):
         started, spent_at_start = time.perf_counter(), progress.spent
 
         def make_method(rng: np.random.Generator) -> LSTMOptimizerMethod:
-            return LSTMOptimizerMethod(copy.deepcopy(net).eval(), device)
+            return LSTMOptimizerMethod(mt.frozen_copy(net), device)
 
         while progress.spent + cfg.batch * min(cfg.unroll, horizon) <= budget:
             # --- sample ---

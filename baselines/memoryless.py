@@ -13,7 +13,6 @@ loop (rollout, update, evaluate). Shared PPO pieces are in ``baselines.ppo``.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -129,7 +128,7 @@ class Memoryless(MethodEntry):
         spent_at_start = state.spent
 
         def make_method(rng: np.random.Generator) -> MemorylessAgent:
-            return MemorylessAgent(copy.deepcopy(net).eval(), rng, device)
+            return MemorylessAgent(ppo.frozen_copy(net), rng, device)
 
         while steps := ppo.rollout_steps(cfg, state.spent, budget):
             if state.iteration % cfg.save_every == 0:  # segment start: fresh, seeded trials

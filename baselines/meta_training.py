@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from baselines.ppo import evaluator_state, resolve_device, restore_evaluator
+from baselines.ppo import evaluator_state, frozen_copy, resolve_device, restore_evaluator
 from mesa_bench import seeding
 from mesa_bench.api import TaskFamily
 from mesa_bench.evaluate import Evaluator, MethodFactory
 from mesa_bench.methods import MethodConfig
 
-__all__ = ["resolve_device"]
+__all__ = ["frozen_copy", "resolve_device"]
 
 STATE_FILE = "meta_state.pt"
 LR_SCHEDULES = ("constant", "cosine")

@@ -13,6 +13,7 @@ what the uninterrupted run did from there.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import time
@@ -112,6 +113,20 @@ def resolve_device(name: str) -> torch.device:
     if name != "cpu" and not name.startswith("cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
+
+
+def frozen_copy(net: nn.Module) -> nn.Module:
+    """Returns an eval-mode deep copy of ``net`` for evaluation while training goes on.
+
+    A deep copy leaves a recurrent layer's weights in separate blocks, which cuDNN then
+    compacts at every call (and warns about); ``flatten_parameters`` makes them one block
+    again. On the CPU it does nothing.
+    """
+    frozen = copy.deepcopy(net).eval()
+    for module in frozen.modules():
+        if isinstance(module, nn.RNNBase):
+            module.flatten_parameters()
+    return frozen
 
 
 def setup_torch(cfg: PPOConfig, seed: int) -> None:

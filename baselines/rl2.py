@@ -12,7 +12,6 @@ loop (rollout, update, evaluate). Shared PPO pieces are in ``baselines.ppo``.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -148,7 +147,7 @@ class RL2(MethodEntry):
         spent_at_start = state.spent
 
         def make_method(rng: np.random.Generator) -> RL2Agent:
-            return RL2Agent(copy.deepcopy(net).eval(), rng, device)
+            return RL2Agent(ppo.frozen_copy(net), rng, device)
 
         while steps := ppo.rollout_steps(cfg, state.spent, budget):
             if state.iteration % cfg.save_every == 0:  # segment start: fresh, seeded trials

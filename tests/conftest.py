@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -12,6 +16,10 @@ from mesa_bench.tracking import TrackingConfig
 
 # Test-sized tensor ops run faster on one thread than split across two busy cores.
 torch.set_num_threads(1)
+
+# As after activating a venv: the ``mesa-bench`` script beside this interpreter comes first,
+# and one installed elsewhere (``pip install --user`` or ``--target``) is still found.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 WANDB_VARS = ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR")
 

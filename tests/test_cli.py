@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-EXE = Path(sys.executable).parent / "mesa-bench"
+EXE = shutil.which("mesa-bench") or "mesa-bench"  # PATH: see conftest.py
 
 
 def cli(*args, cwd=None, env=None):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from leaderboard.store import Store
 from mesa_bench.results import read_results
 from mesa_bench.suite import get_suite
 
-EXE = Path(sys.executable).parent / "mesa-bench"
+EXE = shutil.which("mesa-bench") or "mesa-bench"  # PATH: see conftest.py
 SUITE = "mesa-v1-smoke"
 METHOD = "reference/random"  # in both smoke families; cheap, so the launchers are what is tested
 

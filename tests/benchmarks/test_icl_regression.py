@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,7 +160,7 @@ def test_tuned_steps_are_deterministic_and_per_position():
 
 
 def test_evaluate_command_runs_end_to_end(tmp_path):
-    exe = Path(sys.executable).parent / "mesa-bench"
+    exe = shutil.which("mesa-bench") or "mesa-bench"  # PATH: see conftest.py
     args = ["evaluate", "task=icl-regression", "method=reference/ridge", "n_eval=64"]
     args += [f"out={tmp_path}", "tracking.mode=disabled"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
