@@ -86,7 +86,7 @@ def run(cfg: RunConfig) -> JobResult:
                 description=cfg.method.description,
                 code_url=cfg.method.code_url,
             ),
-            provenance=provenance(),
+            provenance=provenance(cfg.device),
             config=dataclasses.asdict(cfg),
             runs=[record],
         )

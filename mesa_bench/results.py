@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: provenance.device and cpu_count
 FAMILY_ID = r"^[a-z0-9][a-z0-9-]*-v[0-9]+$"
 TRACKED_PACKAGES = ("mesa-bench", "torch", "numpy", "gymnasium", "learn2learn", "scipy")
 
@@ -42,7 +42,11 @@ class MethodInfo(_Model):
 
 
 class Provenance(_Model):
-    """Where and with what the numbers were made."""
+    """Where and with what the numbers were made.
+
+    ``device`` is the torch device the run was given (``cpu``, or ``cuda`` with the card's
+    name), so wall times can be read; files from before schema 1.1 lack it.
+    """
 
     mesa_bench_version: str
     git_commit: str | None = None
@@ -50,6 +54,8 @@ class Provenance(_Model):
     platform: str
     packages: dict[str, str] = Field(default_factory=dict)
     created_at: str
+    device: str | None = Field(default=None, max_length=200)
+    cpu_count: int | None = Field(default=None, ge=1)
 
 
 class SuiteInfo(_Model):
@@ -223,8 +229,19 @@ def _check_finite(value: Any, where: str) -> None:
             _check_finite(v, f"{where}[{i}]")
 
 
-def provenance() -> Provenance:
-    """Returns the provenance of the current process."""
+def describe_device(name: str) -> str:
+    """Returns ``cpu`` or ``cuda[:i] (<card>)`` for a run's ``device`` setting."""
+    import torch  # here, so reading results files never needs torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and torch.cuda.is_available():
+        return f"{name} ({torch.cuda.get_device_name(torch.device(name))})"
+    return name
+
+
+def provenance(device: str | None = None) -> Provenance:
+    """Returns the provenance of the current process; ``device`` is the run's setting."""
     packages = {}
     for name in TRACKED_PACKAGES:
         try:
@@ -238,6 +255,8 @@ def provenance() -> Provenance:
         platform=platform.platform(),
         packages=packages,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        device=describe_device(device) if device is not None else None,
+        cpu_count=os.cpu_count(),
     )
 
 

@@ -1,11 +1,13 @@
 import json
 
 import pytest
+import torch
 
 from mesa_bench import jobs
 from mesa_bench.results import (
     ResultsError,
     ResultsFile,
+    describe_device,
     find_results,
     json_schema,
     parse_results,
@@ -38,8 +40,22 @@ def test_round_trip(results, tmp_path):
 
 def test_schema_is_exported_and_versioned():
     schema = json_schema()
-    assert schema["$id"].endswith("results-1.0.json")
+    assert schema["$id"].endswith("results-1.1.json")
     assert "runs" in schema["properties"]
+
+
+def test_provenance_names_the_device_and_files_of_schema_1_0_still_read(results, tmp_path):
+    expected = "cpu" if not torch.cuda.is_available() else "cuda ("
+    assert results.provenance.device.startswith(expected)  # the run's device=auto, resolved
+    assert results.provenance.cpu_count >= 1
+    assert describe_device("cpu") == "cpu"
+    old = json.loads(results.model_dump_json())
+    old["schema_version"] = "1.0"
+    for key in ("device", "cpu_count"):
+        del old["provenance"][key]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    assert read_results(path).provenance.device is None
 
 
 def test_missing_file_names_the_path(tmp_path):
