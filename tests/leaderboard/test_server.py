@@ -196,6 +196,7 @@ def test_sql_metacharacters_in_every_string_field_are_stored_verbatim(live):
     body["method"].update(name="sql-meta", version=SQL[:50], description=SQL, code_url=SQL)
     body["config"] = {SQL: SQL}
     body["provenance"].update(git_commit=SQL, platform=SQL, python=SQL, packages={SQL: SQL})
+    body["provenance"].update(device="<b>" + SQL, cpu_count=16)
     for run in body["runs"]:
         test = run["splits"]["test"]
         test["achieved"][SQL[:40]] = test["achieved"]["base"]
@@ -212,6 +213,7 @@ def test_sql_metacharacters_in_every_string_field_are_stored_verbatim(live):
     assert (bad_sort.status_code, bad_sort.json()["field"]) == (400, "sort")
     page = HTTP.get(server.url + answer.json()["links"]["html"]).text
     assert "&#39;; DROP TABLE entries; --&#34; OR 1=1" in page
+    assert "device &lt;b&gt;&#39;; DROP TABLE" in page and ", 16 CPUs</dd>" in page
 
 
 def test_openapi_schema_describes_the_api(live):
