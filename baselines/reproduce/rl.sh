@@ -19,9 +19,9 @@
 # at 20M (0.48-0.67; the tabular-mdp-gru256 group, about 31 minutes a seed with one run a
 # core) and 0.705 at 40M (median of 5 seeds, 0.67-0.81; tabular-mdp-gru256-long, about an
 # hour a seed), at the 0.7 target. Those seeds ran their first 11M steps on a GPU and
-# reached 40M by continuing their 20M runs, not as fresh 40M runs. The memoryless controls get small
-# budgets where they cannot learn anything (bandit, tabular-mdp: no history in the
-# observation).
+# reached 40M by continuing their 20M runs, not as fresh 40M runs. The memoryless
+# controls get small budgets where they cannot learn anything (bandit, tabular-mdp: no
+# history in the observation).
 #
 # Edit this file only while no copy of it runs: bash reads a script as it goes, so an
 # edit in place shifts what a running copy reads next (replace it by rename instead).
