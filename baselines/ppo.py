@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from mesa_bench import seeding
 from mesa_bench.api import RLFamily, TrialObs, sample_categorical
+from mesa_bench.devices import resolve_device as resolve_device  # baselines call ppo's
 from mesa_bench.envs import TaskVectorEnv
 from mesa_bench.evaluate import Evaluator
 from mesa_bench.methods import MethodConfig
@@ -102,17 +103,6 @@ class PPOConfig(MethodConfig):
                 raise ValueError(f"method.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.lr <= 0 or self.clip <= 0:
             raise ValueError(f"method.lr and method.clip must be positive ({self.lr}, {self.clip})")
-
-
-def resolve_device(name: str) -> torch.device:
-    """Returns the torch device for ``auto`` (CUDA when present), ``cpu`` or ``cuda[:i]``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={name} but no CUDA device is visible; use device=auto or cpu")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
-    return torch.device(name)
 
 
 def frozen_copy(net: nn.Module) -> nn.Module:

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mesa_bench.devices import describe_device
+
 SCHEMA_VERSION = "1.1"  # 1.1: provenance.device and cpu_count
 FAMILY_ID = r"^[a-z0-9][a-z0-9-]*-v[0-9]+$"
 TRACKED_PACKAGES = ("mesa-bench", "torch", "numpy", "gymnasium", "learn2learn", "scipy")
@@ -227,17 +229,6 @@ def _check_finite(value: Any, where: str) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _check_finite(v, f"{where}[{i}]")
-
-
-def describe_device(name: str) -> str:
-    """Returns ``cpu`` or ``cuda[:i] (<card>)`` for a run's ``device`` setting."""
-    import torch  # here, so reading results files never needs torch
-
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and torch.cuda.is_available():
-        return f"{name} ({torch.cuda.get_device_name(torch.device(name))})"
-    return name
 
 
 def provenance(device: str | None = None) -> Provenance:

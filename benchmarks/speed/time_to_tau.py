@@ -7,7 +7,7 @@ prints, per method, family, diversity and device: how many seeds reached ``score
 some checkpoint, and over those seeds the median budget and wall time of the first such
 checkpoint, beside the median wall time of a whole run. Checkpoints are log-spaced, so a
 time is an upper bound, late by at most one checkpoint interval. Device and CPU count come
-from the files' provenance (``?`` for files older than schema 1.1). Arguments are results
+from the files' provenance (``not recorded`` for files older than schema 1.1). Arguments are results
 files or folders searched for ``results.json``.
 """
 
