@@ -28,9 +28,9 @@ from torch import nn
 
 from baselines import meta_training as mt
 from mesa_bench.api import Method
-from mesa_bench.evaluate import Evaluator
-from mesa_bench.methods import MethodEntry, TrainContext, Trained
-from mesa_bench.sequence import SequenceBatch, SequenceFamily, squared_error
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
+from mesa_bench.protocol.sequence import SequenceBatch, SequenceFamily, squared_error
 
 
 @dataclass

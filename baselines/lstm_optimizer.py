@@ -27,10 +27,10 @@ from torch import nn
 
 from baselines import meta_training as mt
 from mesa_bench.api import Method
-from mesa_bench.evaluate import Evaluator
-from mesa_bench.methods import MethodEntry, TrainContext, Trained
-from mesa_bench.optimization import OptimizationFamily, OptState
-from mesa_bench.sequence import torch_generator
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
+from mesa_bench.protocol.optimization import OptimizationFamily, OptState
+from mesa_bench.seeding import torch_generator
 
 
 @dataclass

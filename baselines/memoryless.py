@@ -23,8 +23,8 @@ from torch import nn
 from baselines import ppo
 from mesa_bench import seeding
 from mesa_bench.api import Method, RLFamily, TrialObs, sample_categorical
-from mesa_bench.evaluate import Evaluator
-from mesa_bench.methods import MethodEntry, TrainContext, Trained
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 
 
 @dataclass

@@ -28,8 +28,9 @@ from torch import nn
 from baselines.ppo import evaluator_state, frozen_copy, resolve_device, restore_evaluator
 from mesa_bench import seeding
 from mesa_bench.api import TaskFamily
-from mesa_bench.evaluate import Evaluator, MethodFactory
-from mesa_bench.methods import MethodConfig
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.evaluation.trials import MethodFactory
+from mesa_bench.protocol.entry import MethodConfig
 
 __all__ = ["frozen_copy", "resolve_device"]
 

@@ -31,11 +31,11 @@ from torch.nn import functional as F
 from mesa_bench import seeding
 from mesa_bench.api import RLFamily, TrialObs, sample_categorical
 from mesa_bench.devices import resolve_device as resolve_device  # baselines call ppo's
-from mesa_bench.envs import TaskVectorEnv
-from mesa_bench.evaluate import Evaluator
-from mesa_bench.methods import MethodConfig
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.entry import MethodConfig
+from mesa_bench.protocol.envs import TaskVectorEnv
+from mesa_bench.protocol.rl import initial_trial_obs
 from mesa_bench.results import Checkpoint, MatchPoint
-from mesa_bench.rollout import initial_trial_obs
 
 STATE_FILE = "ppo_state.pt"
 

@@ -16,7 +16,7 @@ FAMILIES = {
 # Every reference of every family runs as a method ``reference/<name>``; the family
 # supplies the algorithm, so one name serves every family that has that reference.
 REFERENCE_METHODS = {
-    f"reference/{name}": "mesa_bench.methods:ReferenceMethod"
+    f"reference/{name}": "mesa_bench.protocol.entry:ReferenceMethod"
     for name in ("thompson", "random", "ucb1", "greedy", "bfs", "bfs-corner", "cue-follower")
     + ("psrl", "oracle-vi")  # tabular-mdp
     + ("planner", "greedy-keys")  # keys-chests

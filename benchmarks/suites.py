@@ -11,7 +11,7 @@ Changelog:
 
 from __future__ import annotations
 
-from mesa_bench.suite import Suite, SuiteEntry
+from mesa_bench.running.suites import Suite, SuiteEntry
 
 # Every reference of each family runs as a method (budget 0): it checks the metric
 # pipeline end to end on algorithms whose answer is known.

@@ -27,11 +27,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in HYDRA_COMMANDS:
-            from mesa_bench.hydra_app import run_hydra
+            from mesa_bench.running.hydra_app import run_hydra
 
             return run_hydra(argv[0], argv[1:])
         if argv and argv[0] == "suite":
-            from mesa_bench.suite_cli import main as suite_main
+            from mesa_bench.running.suite_cli import main as suite_main
 
             return suite_main(argv[1:])
         args = _parser().parse_args(argv)
@@ -74,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print the results file's JSON Schema")
     s.set_defaults(func=cmd_schema)
 
-    from mesa_bench.report import add_parser as add_report_parser  # light: lazy heavy imports
+    from mesa_bench.reporting.report import (
+        add_parser as add_report_parser,  # light: lazy heavy imports
+    )
 
     add_report_parser(sub)
 
@@ -107,7 +109,7 @@ def cmd_tasks(args) -> int:
         return 0
     from rich.table import Table
 
-    from mesa_bench.report_text import console_for_tables
+    from mesa_bench.reporting.tables import console_for_tables
 
     table = Table("family", "kind", "shifts", "references (score 1 / floor / others)", "objectives")
     for r in rows:
@@ -127,7 +129,7 @@ def cmd_methods(args) -> int:
         return 0
     from rich.table import Table
 
-    from mesa_bench.report_text import console_for_tables
+    from mesa_bench.reporting.tables import console_for_tables
 
     table = Table("method", "trainable", "families")
     for r in rows:
@@ -137,7 +139,7 @@ def cmd_methods(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from mesa_bench.demo import run_demo
+    from mesa_bench.running.demo import run_demo
 
     return run_demo(args.out, args.n_eval, args.references_only)
 

@@ -9,8 +9,12 @@ is scored on the same trials.
 from __future__ import annotations
 
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 TASKS = "tasks"
 
@@ -51,3 +55,12 @@ def seed_torch(seed: int) -> None:
 
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def torch_generator(seed: np.random.SeedSequence | int) -> torch.Generator:
+    """Returns a CPU ``torch.Generator`` seeded from ``seed`` (a seed sequence or an int)."""
+    import torch
+
+    if isinstance(seed, np.random.SeedSequence):
+        seed = int_seed(seed)
+    return torch.Generator().manual_seed(int(seed) % (1 << 63))

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mesa_bench.config import RunConfig
-from mesa_bench.methods import MethodConfig
+from mesa_bench.protocol.entry import MethodConfig
 from mesa_bench.registry import FAMILIES
+from mesa_bench.running.config import RunConfig
 from mesa_bench.tracking import TrackingConfig
 
 # Test-sized tensor ops run faster on one thread than split across two busy cores.

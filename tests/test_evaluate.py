@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from benchmarks.bandit import Bandit
-from mesa_bench.evaluate import Evaluator, checkpoint_budgets, reference_factory
+from mesa_bench.evaluation.evaluator import Evaluator, checkpoint_budgets
+from mesa_bench.evaluation.trials import reference_factory
 
 
 def test_checkpoints_are_log_spaced_and_end_at_the_budget():

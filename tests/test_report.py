@@ -8,9 +8,10 @@ from PIL import Image
 
 from benchmarks.bandit import Bandit
 from mesa_bench.cli import main
-from mesa_bench.evaluate import Evaluator, reference_factory
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.evaluation.trials import reference_factory
 from mesa_bench.metrics.summary_schema import Report, report_json_schema
-from mesa_bench.report import FIGURES
+from mesa_bench.reporting.report import FIGURES
 from mesa_bench.results import (
     Checkpoint,
     MethodInfo,

@@ -3,7 +3,6 @@ import json
 import pytest
 import torch
 
-from mesa_bench import jobs
 from mesa_bench.results import (
     ResultsError,
     ResultsFile,
@@ -14,13 +13,14 @@ from mesa_bench.results import (
     read_results,
     write_results,
 )
+from mesa_bench.running import jobs
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    from mesa_bench.config import RunConfig
-    from mesa_bench.methods import MethodConfig
+    from mesa_bench.protocol.entry import MethodConfig
     from mesa_bench.registry import FAMILIES
+    from mesa_bench.running.config import RunConfig
     from mesa_bench.tracking import TrackingConfig
 
     cfg = RunConfig(

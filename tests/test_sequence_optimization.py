@@ -6,18 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from mesa_bench import sequence
 from mesa_bench.api import Method
-from mesa_bench.optimization import LOSS_CAP, OptState, Problem, run_inner
-from mesa_bench.sequence import (
+from mesa_bench.protocol import sequence
+from mesa_bench.protocol.optimization import LOSS_CAP, OptState, Problem, run_inner
+from mesa_bench.protocol.sequence import (
     ERROR_CAP,
     SequenceBatch,
     check_causal,
     outcome_from_errors,
     position_errors,
     squared_error,
-    torch_generator,
 )
+from mesa_bench.seeding import torch_generator
 
 # --- sequence ---------------------------------------------------------------------
 

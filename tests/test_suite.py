@@ -14,7 +14,7 @@ import pytest
 
 from leaderboard.store import Store
 from mesa_bench.results import read_results
-from mesa_bench.suite import get_suite
+from mesa_bench.running.suites import get_suite
 
 EXE = shutil.which("mesa-bench") or "mesa-bench"  # PATH: see conftest.py
 SUITE = "mesa-v1-smoke"

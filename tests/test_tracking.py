@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mesa_bench import jobs
+from mesa_bench.running import jobs
 from mesa_bench.tracking import Tracker, TrackingConfig
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mesa_bench.evaluate import reference_factory, run_split
+from mesa_bench.evaluation.trials import reference_factory, run_split
 from mesa_bench.registry import FAMILIES
 from mesa_bench.results import ResultsError, find_results, read_results
 

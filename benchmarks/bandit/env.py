@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from mesa_bench.envs import SingleTaskEnv, TaskSampler, TaskVectorEnv
+from mesa_bench.protocol.envs import SingleTaskEnv, TaskSampler, TaskVectorEnv
 
 LAST_FRACTION = 0.2  # achievement looks at the last 20% of pulls
 

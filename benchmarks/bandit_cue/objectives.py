@@ -1,6 +1,6 @@
 """bandit-cue's candidate objectives as per-pull utilities, for the behavioral objective.
 
-``mesa_bench.matching.behavior_record`` asks a family for its objective model (SPEC
+``mesa_bench.evaluation.matching.behavior`` asks a family for its objective model (SPEC
 section 7). A bandit has no state to plan over, so each objective scores the arms at every
 pull and the agent is modelled as choosing by a softmax of those scores:
 

@@ -48,7 +48,8 @@ from benchmarks.icl_regression.config import (
 )
 from mesa_bench import seeding
 from mesa_bench.api import FamilySpec, Method
-from mesa_bench.sequence import SequenceBatch, SequenceFamily, torch_generator
+from mesa_bench.protocol.sequence import SequenceBatch, SequenceFamily
+from mesa_bench.seeding import torch_generator
 
 TUNE_SEED = 0  # gd-k and lasso are tuned on the train tasks of seed 0, the same for every run
 N_TUNE = 1024  # prompts in the tuning batch

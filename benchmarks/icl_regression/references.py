@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from mesa_bench.api import Method
-from mesa_bench.sequence import SequenceBatch
+from mesa_bench.protocol.sequence import SequenceBatch
 
 LASSO_ITERATIONS = 100  # FISTA iterations: enough for d = 5 (measured, see README)
 TUNE_SLACK = 0.01  # tuned values: the smallest within 1% of the best mean error

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mesa_bench.sequence import SequenceBatch
+from mesa_bench.protocol.sequence import SequenceBatch
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from mesa_bench.envs import SingleTaskEnv, TaskSampler, TaskVectorEnv
+from mesa_bench.protocol.envs import SingleTaskEnv, TaskSampler, TaskVectorEnv
 
 # Actions: up, right, down, left (row, column offsets).
 MOVES = np.array([(-1, 0), (0, 1), (1, 0), (0, -1)])

@@ -1,6 +1,6 @@
 """The maze's candidate objectives as a known tabular model, for the behavioral objective.
 
-``mesa_bench.matching.behavior_record`` asks a family for its objective model (SPEC
+``mesa_bench.evaluation.matching.behavior`` asks a family for its objective model (SPEC
 section 7): here the deterministic dynamics of each maze (state = the agent's cell) and,
 per candidate objective, a reward for stepping onto its target cell: the goal for
 ``base``, the top-right cell for ``proxy:corner``. Soft value iteration on that model

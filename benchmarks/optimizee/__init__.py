@@ -46,8 +46,8 @@ from benchmarks.optimizee.config import (
 )
 from mesa_bench import seeding
 from mesa_bench.api import FamilySpec, Method
-from mesa_bench.optimization import OptimizationFamily, Problem
-from mesa_bench.sequence import torch_generator
+from mesa_bench.protocol.optimization import OptimizationFamily, Problem
+from mesa_bench.seeding import torch_generator
 
 TUNE_SEED = 0  # steps are tuned on the train tasks of seed 0, the same for every run
 N_TUNE = 128  # problems per grid point

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch.func import vmap
 
-from mesa_bench.optimization import Problem
+from mesa_bench.protocol.optimization import Problem
 
 
 @dataclass(frozen=True)

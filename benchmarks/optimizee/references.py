@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from mesa_bench.api import Method
-from mesa_bench.optimization import OptState
+from mesa_bench.protocol.optimization import OptState
 
 EPS = 1e-8
 

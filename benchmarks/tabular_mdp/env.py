@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from mesa_bench.envs import SingleTaskEnv, TaskSampler, TaskVectorEnv
+from mesa_bench.protocol.envs import SingleTaskEnv, TaskSampler, TaskVectorEnv
 
 REWARD_NOISE = 1.0  # standard deviation of a reward around its mean
 FIXED_MDP_SEED = 20161102  # the MDP that diversity 0 fixes: one draw from the prior

@@ -1,7 +1,7 @@
 """Algorithm match: how close a method is to each reference algorithm (SPEC section 7).
 
 Distances are measured on histories the method generated itself (collected by
-``mesa_bench.matching``); here they are pure functions of the arrays:
+``mesa_bench.evaluation.matching``); here they are pure functions of the arrays:
 
 - rl: mean per-step ``KL(pi_A || pi_M)`` over action probabilities of shape
   ``(steps, n_actions)``, both smoothed with epsilon = 0.01 so deterministic policies

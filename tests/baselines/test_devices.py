@@ -13,8 +13,8 @@ from baselines import ppo
 from baselines.icl_lstm import ICLLSTM, ICLLSTMConfig
 from baselines.rl2 import RL2, RL2Config, RL2Net
 from mesa_bench.api import TrialObs
-from mesa_bench.evaluate import Evaluator
-from mesa_bench.methods import TrainContext
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.entry import TrainContext
 from mesa_bench.registry import FAMILIES
 
 

@@ -16,12 +16,12 @@ from baselines.lstm_optimizer import (
     LSTMOptimizerMethod,
     preprocess,
 )
-from mesa_bench import jobs
-from mesa_bench.evaluate import Evaluator
-from mesa_bench.methods import TrainContext
-from mesa_bench.optimization import OptState
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.entry import TrainContext
+from mesa_bench.protocol.optimization import OptState
 from mesa_bench.registry import FAMILIES
 from mesa_bench.results import read_results
+from mesa_bench.running import jobs
 
 
 def tiny(**changes) -> LSTMOptimizerConfig:

@@ -11,12 +11,14 @@ import torch
 from baselines.maml import MAML, AdaptingPredictor, MAMLConfig, MetaSGD, MetaSGDConfig
 from benchmarks.icl_regression.config import ICLRegressionConfig
 from benchmarks.icl_regression.references import GradientDescent
-from mesa_bench import jobs
-from mesa_bench.evaluate import Evaluator, run_split
-from mesa_bench.methods import TrainContext
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.evaluation.trials import run_split
+from mesa_bench.protocol.entry import TrainContext
+from mesa_bench.protocol.sequence import check_causal
 from mesa_bench.registry import FAMILIES
 from mesa_bench.results import read_results
-from mesa_bench.sequence import check_causal, torch_generator
+from mesa_bench.running import jobs
+from mesa_bench.seeding import torch_generator
 
 ENTRIES = {"maml": (MAML, MAMLConfig), "meta-sgd": (MetaSGD, MetaSGDConfig)}
 

@@ -10,12 +10,12 @@ from gymnasium import spaces
 
 from baselines import ppo
 from baselines.memoryless import Memoryless, MemorylessAgent, MemorylessConfig, MemorylessNet
-from mesa_bench import jobs
 from mesa_bench.api import TrialObs
-from mesa_bench.evaluate import Evaluator
-from mesa_bench.methods import TrainContext
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.entry import TrainContext
 from mesa_bench.registry import FAMILIES
 from mesa_bench.results import read_results
+from mesa_bench.running import jobs
 
 RL_FAMILIES = [name for name in FAMILIES.names() if FAMILIES.get(name).spec.kind == "rl"]
 

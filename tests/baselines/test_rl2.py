@@ -15,12 +15,12 @@ from baselines.rl2 import RL2, RL2Agent, RL2Config, RL2Net
 from benchmarks.tabular_mdp import TabularMDP
 from benchmarks.tabular_mdp.config import TabularMDPConfig
 from benchmarks.tabular_mdp.env import MDPVectorEnv
-from mesa_bench import jobs
 from mesa_bench.api import TrialObs
-from mesa_bench.evaluate import Evaluator
-from mesa_bench.methods import TrainContext
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.entry import TrainContext
 from mesa_bench.registry import FAMILIES
 from mesa_bench.results import read_results
+from mesa_bench.running import jobs
 
 RL_FAMILIES = [name for name in FAMILIES.names() if FAMILIES.get(name).spec.kind == "rl"]
 

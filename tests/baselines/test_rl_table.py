@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mesa_bench import jobs
+from mesa_bench.running import jobs
 
 SCRIPT = Path(__file__).parents[2] / "baselines" / "reproduce" / "rl_table.py"
 

@@ -10,7 +10,7 @@ from benchmarks.bandit import Bandit
 from benchmarks.bandit.config import BanditConfig
 from benchmarks.bandit.env import BanditTasks, BanditVectorEnv
 from mesa_bench.api import TrialObs
-from mesa_bench.evaluate import reference_factory, run_split
+from mesa_bench.evaluation.trials import reference_factory, run_split
 
 N = 1000
 

@@ -12,7 +12,7 @@ from benchmarks.bandit_cue import BanditCue
 from benchmarks.bandit_cue.config import BanditCueConfig
 from benchmarks.bandit_cue.env import BanditCueTasks, BanditCueVectorEnv
 from mesa_bench.api import TrialObs
-from mesa_bench.evaluate import reference_factory, run_split
+from mesa_bench.evaluation.trials import reference_factory, run_split
 
 N = 500
 

@@ -12,7 +12,7 @@ from scipy import stats
 
 from benchmarks.envs import ENVS, gym_id, register_envs
 from mesa_bench import seeding
-from mesa_bench.evaluate import reference_factory, run_split
+from mesa_bench.evaluation.trials import reference_factory, run_split
 from mesa_bench.registry import FAMILIES
 
 NAMES = FAMILIES.names()

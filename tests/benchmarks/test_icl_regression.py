@@ -14,9 +14,10 @@ from scipy import stats
 
 from benchmarks.icl_regression import ICLRegression, ICLRegressionConfig
 from mesa_bench import seeding
-from mesa_bench.evaluate import reference_factory, run_split
+from mesa_bench.evaluation.trials import reference_factory, run_split
+from mesa_bench.protocol.sequence import check_causal
 from mesa_bench.results import read_results
-from mesa_bench.sequence import check_causal, torch_generator
+from mesa_bench.seeding import torch_generator
 
 N = 1000
 D = 5
@@ -178,7 +179,7 @@ def test_evaluate_command_runs_end_to_end(tmp_path):
 
 def test_noisy_shift_at_ten_examples_is_reported_unnormalized():
     """With 10 examples ridge's spike at n = d cancels its lead over zero under sigma = 1."""
-    from mesa_bench.evaluate import Evaluator
+    from mesa_bench.evaluation.evaluator import Evaluator
 
     fam = ICLRegression(ICLRegressionConfig(n_context=10))
     ev = Evaluator(fam, seed=0, budget=1, n_eval=512, match_trials=0)

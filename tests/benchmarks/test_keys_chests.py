@@ -17,8 +17,8 @@ from benchmarks.keys_chests.env import (
     KeysChestsVectorEnv,
 )
 from mesa_bench import seeding
-from mesa_bench.evaluate import reference_factory, run_split
-from mesa_bench.rollout import initial_trial_obs
+from mesa_bench.evaluation.trials import reference_factory, run_split
+from mesa_bench.protocol.rl import initial_trial_obs
 
 UP, RIGHT, DOWN, LEFT = range(4)
 

@@ -18,7 +18,7 @@ from benchmarks.maze.env import (
     make_vector_env,
 )
 from mesa_bench.api import TrialObs
-from mesa_bench.evaluate import reference_factory, run_split
+from mesa_bench.evaluation.trials import reference_factory, run_split
 
 
 def maze_graph(walls: np.ndarray):
@@ -126,7 +126,7 @@ def test_references_are_one_hot_and_random_is_uniform():
     tasks = fam.sample_tasks(np.random.SeedSequence(2), 8, "test")
     env = fam.make_env(tasks, "test")
     obs, _ = env.reset(seed=0)
-    from mesa_bench.rollout import initial_trial_obs
+    from mesa_bench.protocol.rl import initial_trial_obs
 
     x = initial_trial_obs(obs)
     for ref in ("bfs", "bfs-corner"):

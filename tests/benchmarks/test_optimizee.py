@@ -12,9 +12,9 @@ from benchmarks.optimizee import STEP_GRID, Optimizee, OptimizeeConfig, make_rul
 from benchmarks.optimizee.problems import MLPTasks, QuadraticTasks
 from benchmarks.optimizee.references import Newton
 from mesa_bench import seeding
-from mesa_bench.evaluate import reference_factory, run_split
-from mesa_bench.optimization import OptState, run_inner
-from mesa_bench.sequence import torch_generator
+from mesa_bench.evaluation.trials import reference_factory, run_split
+from mesa_bench.protocol.optimization import OptState, run_inner
+from mesa_bench.seeding import torch_generator
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -3,7 +3,7 @@
 import pytest
 
 from mesa_bench.registry import FAMILIES, METHODS
-from mesa_bench.suite import SUITES, get_suite
+from mesa_bench.running.suites import SUITES, get_suite
 
 
 @pytest.mark.parametrize("name", SUITES.names())

@@ -10,7 +10,7 @@ from benchmarks.tabular_mdp import TabularMDP
 from benchmarks.tabular_mdp.config import TabularMDPConfig
 from benchmarks.tabular_mdp.env import MDPTasks, MDPVectorEnv, optimal_value
 from mesa_bench.api import TrialObs
-from mesa_bench.evaluate import reference_factory, run_split
+from mesa_bench.evaluation.trials import reference_factory, run_split
 
 N = 300
 

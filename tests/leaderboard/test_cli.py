@@ -6,8 +6,8 @@ import httpx
 
 from leaderboard.store import Store
 from leaderboard.testing import free_port, make_results
-from mesa_bench import jobs
 from mesa_bench.cli import main
+from mesa_bench.running import jobs
 
 
 def test_add_submitter_prints_the_token_once(tmp_path, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from leaderboard.suites import RANKED, SUITES, V1_FAMILIES
 from mesa_bench.registry import FAMILIES
-from mesa_bench.suite import SUITES as REGISTERED
+from mesa_bench.running.suites import SUITES as REGISTERED
 
 
 def test_every_registered_suite_is_known_with_its_version_and_seeds():

@@ -14,8 +14,9 @@ from benchmarks.keys_chests import KeysChests
 from benchmarks.maze import Maze
 from benchmarks.maze.config import MazeConfig
 from benchmarks.tabular_mdp import TabularMDP
-from mesa_bench.evaluate import Evaluator, reference_factory
-from mesa_bench.matching import behavior_record
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.evaluation.matching.behavior import behavior_record
+from mesa_bench.evaluation.trials import reference_factory
 from mesa_bench.metrics.behavioral import (
     behavioral_objective,
     boltzmann_log_likelihood,

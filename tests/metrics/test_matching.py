@@ -11,10 +11,11 @@ from benchmarks.bandit import Bandit
 from benchmarks.maze import Maze
 from benchmarks.tabular_mdp import TabularMDP
 from mesa_bench.api import Method
-from mesa_bench.evaluate import Evaluator, reference_factory
-from mesa_bench.matching import HistoryRecorder, live_mask, take_obs
-from mesa_bench.report import build_report, report_tables
-from mesa_bench.rollout import initial_trial_obs
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.evaluation.matching.recorder import HistoryRecorder, take_obs
+from mesa_bench.evaluation.trials import reference_factory
+from mesa_bench.protocol.rl import initial_trial_obs, live_mask
+from mesa_bench.reporting.report import build_report, report_tables
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ from benchmarks.icl_regression import ICLRegression
 from benchmarks.icl_regression.config import ICLRegressionConfig
 from benchmarks.optimizee import Optimizee
 from benchmarks.optimizee.config import OptimizeeConfig
-from mesa_bench.evaluate import Evaluator, reference_factory
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.evaluation.trials import reference_factory
 
 
 class ICLWithoutLasso(ICLRegression):

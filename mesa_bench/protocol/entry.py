@@ -8,14 +8,17 @@ of trained, stateful methods. References need no training.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from mesa_bench.api import Kind, TaskFamily
-from mesa_bench.evaluate import Evaluator, MethodFactory, reference_factory
+from mesa_bench.protocol.core import Kind, MethodFactory, TaskFamily
+
+if TYPE_CHECKING:
+    from mesa_bench.evaluation.evaluator import Evaluator
 
 
 @dataclass
@@ -102,4 +105,5 @@ class ReferenceMethod(MethodEntry):
     def train(
         self, family: TaskFamily, evaluator: Evaluator, budget: int, seed: int, ctx: TrainContext
     ) -> Trained:
-        return Trained(make_method=reference_factory(family, self.reference), spent=0)
+        make_method = functools.partial(family.make_reference, self.reference)
+        return Trained(make_method=make_method, spent=0)

@@ -31,7 +31,7 @@ def run_hydra(command: str, overrides: list[str]) -> int:
     """Runs one job (or a sweep with --multirun) and prints where results went."""
     import hydra
 
-    from mesa_bench.config import register_configs
+    from mesa_bench.running.config import register_configs
 
     check_choices([o for o in overrides if not o.startswith("-")])
     register_configs()
@@ -45,10 +45,10 @@ def run_hydra(command: str, overrides: list[str]) -> int:
 
 
 def _job(dict_cfg) -> None:
-    from mesa_bench import jobs
     from mesa_bench.registry import RegistryError
-    from mesa_bench.report_text import print_run
+    from mesa_bench.reporting.tables import print_run
     from mesa_bench.results import ResultsError
+    from mesa_bench.running import jobs
 
     try:
         cfg = OmegaConf.to_object(dict_cfg)

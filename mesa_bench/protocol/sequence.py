@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from mesa_bench import seeding
-from mesa_bench.api import Method, SplitOutcome, TaskFamily
+from mesa_bench.protocol.core import Method, SplitOutcome, TaskFamily
 
 if TYPE_CHECKING:
     import torch
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 # gives a huge but finite loss that results files can hold.
 ERROR_CAP = 1e12
 CHUNK = 1024  # trials per predict call, to bound a model's memory on large evaluations
+SENSITIVITY_POSITIONS = 4  # query positions at which d f / d x_query is measured
+SENSITIVITY_STEP = 1e-2
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,6 @@ class SequenceBatch:
     def take(self, rows: slice | torch.Tensor) -> SequenceBatch:
         """Returns the prompts ``rows`` (a slice or an index tensor)."""
         return SequenceBatch(self.xs[rows], self.ys[rows])
-
-
-def torch_generator(seed: np.random.SeedSequence | int) -> torch.Generator:
-    """Returns a CPU ``torch.Generator`` seeded from ``seed`` (a seed sequence or an int)."""
-    import torch
-
-    if isinstance(seed, np.random.SeedSequence):
-        seed = seeding.int_seed(seed)
-    return torch.Generator().manual_seed(int(seed) % (1 << 63))
 
 
 def squared_error(preds: torch.Tensor, batch: SequenceBatch) -> torch.Tensor:
@@ -181,3 +174,53 @@ class SequenceFamily(TaskFamily):
     def run_trials(self, method: Method, tasks: Any, split: str, seed: int) -> SplitOutcome:
         batch = self.make_batch(tasks, split, seed)
         return outcome_from_errors(position_errors(method, batch, tasks))
+
+
+# --- replay --------------------------------------------------------------------------
+
+
+def as_numpy(x: Any) -> np.ndarray:
+    """Returns a tensor or array as float64 NumPy (detached, on the CPU)."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().double().numpy()
+    return np.asarray(x, float)
+
+
+def query_positions(n: int, count: int = SENSITIVITY_POSITIONS) -> np.ndarray:
+    """Returns up to ``count`` query positions spread over ``1 .. n-1``."""
+    return np.unique(np.round(np.linspace(1, n - 1, count)).astype(int))
+
+
+def predictions(method: Method, batch: SequenceBatch, tasks: Any) -> np.ndarray:
+    """Returns a fresh run of ``method`` on ``batch`` as float64, shape ``(B, n)``."""
+    import torch
+
+    method.reset(len(batch), tasks if method.privileged else None)
+    with torch.no_grad():
+        return as_numpy(method.predict(batch))
+
+
+def input_sensitivity(
+    method: Method,
+    batch: SequenceBatch,
+    positions: np.ndarray,
+    tasks: Any,
+    h: float = SENSITIVITY_STEP,
+) -> np.ndarray:
+    """Returns ``d f_q / d x_q`` at each query position q, shape ``(B * len(positions), d)``.
+
+    Central differences: perturbing ``x_q`` changes the prediction at ``q`` only through
+    the query (the prompt before it is unchanged); ``2 d len(positions)`` calls.
+    """
+    xs = batch.xs
+    d = xs.shape[-1]
+    grads = np.zeros((len(batch), len(positions), d))
+    for i, q in enumerate(positions):
+        for k in range(d):
+            diff = []
+            for sign in (1.0, -1.0):
+                moved = xs.clone()
+                moved[:, q, k] += sign * h
+                diff.append(predictions(method, type(batch)(moved, batch.ys), tasks)[:, q])
+            grads[:, i, k] = (diff[0] - diff[1]) / (2 * h)
+    return grads.reshape(-1, d)

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mesa_bench.results import read_results, write_results
-from mesa_bench.suite import SUITES, Job, Suite, get_suite
-from mesa_bench.suite_run import (
+from mesa_bench.running.suite_jobs import (
     PUBLISHERS,
     SuiteRunConfig,
     _hydra_job,
@@ -21,6 +20,7 @@ from mesa_bench.suite_run import (
     status_path,
     suite_dir,
 )
+from mesa_bench.running.suites import SUITES, Job, Suite, get_suite
 from mesa_bench.tracking import Tracker, TrackingConfig
 
 OUR_KEYS = ("suite", "method", "family", "out")
@@ -172,7 +172,7 @@ def collect(sel: Selection) -> dict[str, Path]:
 
 def write_report(paths: list[Path], out: Path) -> Path:
     """Writes the metrics report of the bundles at ``paths`` to ``out``; returns the folder."""
-    from mesa_bench import report
+    from mesa_bench.reporting import report
 
     files = [read_results(p) for p in paths]
     return report.write_report(report.build_report(files, [str(p) for p in paths]), files, out)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 
-from mesa_bench import jobs
-from mesa_bench.config import RunConfig
-from mesa_bench.methods import MethodConfig
+from mesa_bench.protocol.entry import MethodConfig
 from mesa_bench.registry import FAMILIES
-from mesa_bench.report_text import console_for_tables, run_table
+from mesa_bench.reporting.tables import console_for_tables, run_table
+from mesa_bench.running import jobs
+from mesa_bench.running.config import RunConfig
 
 DEMO_SUITE = "mesa-v1-quick"
 DEMO_FAMILIES = ["bandit", "maze"]
@@ -25,10 +25,10 @@ def run_demo(out: str, n_eval: int, references_only: bool = False) -> int:
     """Runs the demo; returns the exit status."""
     if references_only:
         return bandit_references(out, n_eval)
-    from mesa_bench import report
+    from mesa_bench.reporting import report
     from mesa_bench.results import read_results
-    from mesa_bench.suite import get_suite
-    from mesa_bench.suite_cli import Selection, run_selection
+    from mesa_bench.running.suite_cli import Selection, run_selection
+    from mesa_bench.running.suites import get_suite
 
     console = console_for_tables()
     start = time.perf_counter()

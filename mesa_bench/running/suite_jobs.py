@@ -20,10 +20,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from mesa_bench.config import RunConfig
 from mesa_bench.registry import FAMILIES, METHODS, Registry
 from mesa_bench.results import ResultsError, read_results
-from mesa_bench.suite import Job, Suite, get_suite
+from mesa_bench.running.config import RunConfig
+from mesa_bench.running.suites import Job, Suite, get_suite
 from mesa_bench.tracking import TrackingConfig
 
 # Where bundles go once a suite is collected; the leaderboard package registers "local".
@@ -117,7 +117,7 @@ def write_status(path: Path, job: Job, state: str, **extra) -> None:
 
 def run_job(cfg: SuiteRunConfig) -> str:
     """Runs (or skips) suite job ``cfg.job``; returns its final state. Never raises."""
-    from mesa_bench import jobs
+    from mesa_bench.running import jobs
 
     suite = get_suite(cfg.suite)
     job = suite.jobs(cfg.methods or None, cfg.families or None)[cfg.job]

@@ -6,13 +6,13 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from mesa_bench.api import TaskFamily
-from mesa_bench.config import RunConfig
-from mesa_bench.evaluate import Evaluator
-from mesa_bench.methods import MethodEntry, TrainContext
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.core import TaskFamily
+from mesa_bench.protocol.entry import MethodEntry, TrainContext
 from mesa_bench.registry import FAMILIES, METHODS
+from mesa_bench.reporting.run_rows import split_rows
 from mesa_bench.results import MethodInfo, ResultsFile, SuiteInfo, provenance, write_results
-from mesa_bench.summary import split_rows
+from mesa_bench.running.config import RunConfig
 from mesa_bench.tracking import Tracker
 
 
@@ -43,7 +43,7 @@ def build(cfg: RunConfig) -> tuple[TaskFamily, MethodEntry]:
 
 def suite_info(name: str) -> SuiteInfo:
     """Returns the id and version of suite ``name`` (``none`` for a stand-alone run)."""
-    from mesa_bench.suite import SUITES, get_suite
+    from mesa_bench.running.suites import SUITES, get_suite
 
     if name == "none":
         return SuiteInfo()

@@ -7,7 +7,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from mesa_bench.summary import split_rows
+from mesa_bench.reporting.run_rows import split_rows
 
 
 def _fmt(x: float, lo: float, hi: float) -> str:

@@ -13,16 +13,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mesa_bench import seeding
-from mesa_bench.api import Method, SplitOutcome, TaskFamily
-from mesa_bench.matching import DEFAULT_MATCH_TRIALS, MATCH_SPLIT, Matcher, behavior_record
+from mesa_bench.evaluation.matching.behavior import behavior_record
+from mesa_bench.evaluation.matching.matcher import DEFAULT_MATCH_TRIALS, MATCH_SPLIT, Matcher
+from mesa_bench.evaluation.trials import (
+    DEFAULT_EVAL_SEED,
+    MethodFactory,
+    reference_factory,
+    run_split,
+)
 from mesa_bench.metrics.score import split_normalized_score
+from mesa_bench.protocol.core import SplitOutcome, TaskFamily
 from mesa_bench.results import Checkpoint, RunRecord, SplitRecord
 
 N_CHECKPOINTS = 16
-DEFAULT_EVAL_SEED = 20191205  # public: the day the paper's first version was posted
-
-MethodFactory = Callable[[np.random.Generator], Method]
 
 
 def checkpoint_budgets(budget: int, count: int = N_CHECKPOINTS, first: float = 1e-3) -> list[int]:
@@ -31,27 +34,6 @@ def checkpoint_budgets(budget: int, count: int = N_CHECKPOINTS, first: float = 1
         return []
     points = np.geomspace(max(1.0, first * budget), budget, count)
     return sorted({int(round(p)) for p in points})
-
-
-def run_split(
-    family: TaskFamily,
-    make_method: MethodFactory,
-    split: str,
-    n_trials: int,
-    run_seed: int,
-    eval_seed: int = DEFAULT_EVAL_SEED,
-) -> SplitOutcome:
-    """Returns the outcome of ``n_trials`` trials of a fresh method on ``split``."""
-    family.check_split(split)
-    tasks = family.sample_tasks(seeding.task_stream(run_seed, eval_seed, split), n_trials, split)
-    env_seed = seeding.int_seed(seeding.stream(eval_seed, "env", split))
-    method = make_method(seeding.generator(seeding.stream(run_seed, "method", split)))
-    return family.run_trials(method, tasks, split, env_seed)
-
-
-def reference_factory(family: TaskFamily, name: str) -> MethodFactory:
-    """Returns a factory for the family's reference ``name``."""
-    return lambda rng: family.make_reference(name, rng)
 
 
 @dataclass

@@ -51,7 +51,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     files = [read_results(p) for p in paths]
     report = build_report(files, paths, n_resamples=args.resamples, seed=args.seed)
     out = write_report(report, files, args.out)
-    from mesa_bench.report_text import console_for_tables
+    from mesa_bench.reporting.tables import console_for_tables
 
     console = console_for_tables()
     for table in report_tables(report):
@@ -134,8 +134,7 @@ def report_tables(report: dict[str, Any]) -> list[Any]:
                 _est(f["score"]),
                 _num(f["score"]["p20"]),
                 _num(f["reachability"]["competence"]["p"]),
-                matched
-                or ("no known algorithm" if f["matched"]["measured"] else "not measured"),
+                matched or ("no known algorithm" if f["matched"]["measured"] else "not measured"),
                 robust or "-",
                 _behavior_cell(f["behavioral_objective"]),
             )

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mesa_bench.api import Method, SplitOutcome, TaskFamily
+from mesa_bench import seeding
+from mesa_bench.protocol.core import Method, SplitOutcome, TaskFamily
 
 if TYPE_CHECKING:
     import torch
@@ -135,9 +136,7 @@ def run_inner(
     """
     import torch
 
-    from mesa_bench.sequence import torch_generator
-
-    params = problem.init(torch_generator(seed))
+    params = problem.init(seeding.torch_generator(seed))
     method.reset(problem.batch, tasks if method.privileged else None)
     marks: dict[str, np.ndarray] = {}
     total = torch.zeros(problem.batch, dtype=torch.float64)
@@ -192,3 +191,25 @@ class OptimizationFamily(TaskFamily):
     def run_trials(self, method: Method, tasks: Any, split: str, seed: int) -> SplitOutcome:
         problem = self.make_problem(tasks, split)
         return run_inner(problem, method, self.horizon(split), seed, tasks)
+
+
+# --- replay --------------------------------------------------------------------------
+
+
+def replay_updates(method: Method, states: list[OptState], tasks: Any = None) -> np.ndarray:
+    """Returns the method's updates from each of ``states`` in turn, ``(steps * B, P)``.
+
+    The method is reset first and handed the states in order, as ``run_inner`` would.
+    """
+    import torch
+
+    method.reset(states[0].params.shape[0], tasks if method.privileged else None)
+    with torch.no_grad():
+        updates = [method.step(s) for s in states]
+    return np.concatenate([_float64(u) for u in updates])
+
+
+def _float64(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().double().numpy()
+    return np.asarray(x, float)

@@ -13,7 +13,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from mesa_bench.evaluate import DEFAULT_EVAL_SEED
+from mesa_bench.evaluation.trials import DEFAULT_EVAL_SEED
 from mesa_bench.registry import FAMILIES, METHODS
 from mesa_bench.tracking import TrackingConfig
 
