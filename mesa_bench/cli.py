@@ -1,7 +1,8 @@
 """The ``mesa-bench`` command line (SPEC section 9a).
 
-``train`` and ``evaluate`` hand their ``key=value`` overrides to Hydra (so ``--multirun``
-and launchers work); the other commands are plain argparse.
+``train``, ``evaluate`` and ``suite`` take Hydra-style ``key=value`` overrides (so
+``--multirun`` and launchers work) and are dispatched before argparse; argparse still
+knows them, so every command and sub-command answers ``-h/--help`` the same way.
 """
 
 from __future__ import annotations
@@ -11,11 +12,35 @@ import json
 import sys
 from collections.abc import Sequence
 
+import mesa_bench
 from mesa_bench import __version__
 from mesa_bench.registry import COMMANDS, FAMILIES, METHODS, RegistryError
 from mesa_bench.results import ResultsError
 
 HYDRA_COMMANDS = ("train", "evaluate")
+OVERRIDE_COMMANDS = (*HYDRA_COMMANDS, "suite")
+HELP_FLAGS = ("-h", "--help")
+
+TRAIN_USAGE = "mesa-bench train task=FAMILY method=METHOD [key=value ...] [--multirun]"
+TRAIN_HELP = """Trains a method (its base optimizer) on a family, scoring it at 16 budget
+checkpoints, then on every split; writes <out>/<suite>/<method>/<family>/seed<N>/results.json.
+
+Overrides: task=FAMILY (mesa-bench tasks), method=METHOD (a trainable one: mesa-bench
+methods), seed=0, budget=N (the method's default when absent), n_eval=1000,
+splits=[test,SHIFT,...], out=runs, device=auto|cpu|cuda, tracking.mode=offline|online|disabled,
+task.FIELD=VALUE, method.FIELD=VALUE. --multirun sweeps comma lists (seed=0,1,2);
+--hydra-help shows Hydra's own options. A killed run started again resumes."""
+
+EVALUATE_USAGE = (
+    "mesa-bench evaluate task=FAMILY method=reference/NAME [key=value ...] [--multirun]\n"
+    "       mesa-bench evaluate run=RUN_DIR [splits=[...]] [n_eval=N] [eval_seed=N] [device=...]"
+)
+EVALUATE_HELP = """Scores without training: a family's reference algorithm, or the final model of a
+finished `train` run (run=RUN_DIR, the folder holding its results.json), again, on new
+splits or more trials; the run's own files are left as they are, the new results file goes
+to RUN_DIR/evaluations/. Overrides as for `train` (see mesa-bench train --help)."""
+
+_RAW = argparse.RawDescriptionHelpFormatter
 
 
 class UsageError(Exception):
@@ -26,23 +51,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] in HYDRA_COMMANDS:
+        wants_help = any(a in HELP_FLAGS for a in argv)
+        if argv and argv[0] in OVERRIDE_COMMANDS and wants_help:
+            argv = [a for a in argv if "=" not in a and not a.startswith("-") or a in HELP_FLAGS]
+        elif argv and argv[0] in HYDRA_COMMANDS:
             from mesa_bench.running.hydra_app import run_hydra
 
             return run_hydra(argv[0], argv[1:])
-        if argv and argv[0] == "suite":
+        elif argv and argv[0] == "suite":
             from mesa_bench.running.suite_cli import main as suite_main
 
             return suite_main(argv[1:])
-        args = _parser().parse_args(argv)
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except (UsageError, RegistryError, ResultsError, ValueError) as e:
         print(f"mesa-bench: error: {e}", file=sys.stderr)
         return 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mesa-bench", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the parser of every command, plug-in commands included."""
+    p = argparse.ArgumentParser(prog="mesa-bench", description=mesa_bench.__doc__)
     p.add_argument("--version", action="version", version=f"mesa-bench {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -54,10 +83,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_methods)
 
-    for name in HYDRA_COMMANDS:
-        sub.add_parser(name, help=f"{name} a method on a task (Hydra overrides: key=value)")
+    for name, summary, usage, text in (
+        ("train", "train a method on a family", TRAIN_USAGE, TRAIN_HELP),
+        ("evaluate", "score a reference, or a finished run again", EVALUATE_USAGE, EVALUATE_HELP),
+    ):
+        sub.add_parser(name, help=summary, usage=usage, description=text, formatter_class=_RAW)
 
-    sub.add_parser("suite", help="run|collect|list versioned suites (Hydra overrides)")
+    from mesa_bench.running.suite_cli import add_parser as add_suite_parser
+
+    add_suite_parser(sub)
 
     s = sub.add_parser("demo", help="the quick suite on bandit and maze, report, leaderboard")
     s.add_argument("--out", default="runs/demo", help="output folder")

@@ -110,3 +110,38 @@ def test_demo_prints_the_table_and_paths(tmp_path, wandb_env):
     for ref in ("thompson", "random", "ucb1", "greedy"):
         assert f"reference/{ref}" in text
     assert "long-horizon" in text and "results" in text and "offline-run-" in text
+
+
+def test_evaluate_refuses_a_method_that_trains_naming_train():
+    out = cli("evaluate", "task=bandit", "method=rl2")
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "mesa-bench train method=rl2" in out.stderr
+
+
+def test_train_refuses_a_reference_naming_evaluate():
+    out = cli("train", "task=bandit", "method=reference/ucb1")
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "mesa-bench evaluate" in out.stderr
+
+
+def test_evaluate_run_scores_a_finished_run_again_and_leaves_it_alone(tmp_path):
+    run_evaluate(tmp_path)
+    run = tmp_path / "none/reference/thompson/bandit/seed4"
+    before = (run / "results.json").read_bytes()
+    out = cli("evaluate", f"run={run}", "n_eval=20", "splits=[test]", "tracking.mode=disabled")
+    assert out.returncode == 0, out.stderr
+    again = json.loads((run / "evaluations/n20-eval20191205-test/results.json").read_text())
+    assert (run / "results.json").read_bytes() == before
+    (record,) = again["runs"]
+    assert record["seed"] == 4 and set(record["splits"]) == {"test"}
+    assert record["splits"]["test"]["n_trials"] == 20
+    assert again["config"]["run"] == str(run)
+
+
+def test_evaluate_run_refuses_what_cannot_change_after_training(tmp_path):
+    run_evaluate(tmp_path)
+    run = tmp_path / "none/reference/thompson/bandit/seed4"
+    out = cli("evaluate", f"run={run}", "seed=1")
+    assert out.returncode == 2 and "'seed' cannot be changed after training" in out.stderr
+    missing = cli("evaluate", f"run={tmp_path / 'nowhere'}")
+    assert missing.returncode == 2 and "no finished run at" in missing.stderr

@@ -35,6 +35,8 @@ class RunConfig:
         suite: suite id recorded in the results file (``none`` for a single run).
         tracking: wandb settings.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``; for trained methods.
+        run: for ``evaluate run=RUN_DIR``, the finished run whose final model is scored
+            again (None for a run that trains, or evaluates a reference).
     """
 
     defaults: list[Any] = field(
@@ -51,6 +53,7 @@ class RunConfig:
     suite: str = "none"
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     device: str = "auto"
+    run: str | None = None
 
 
 def register_configs() -> ConfigStore:

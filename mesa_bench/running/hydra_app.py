@@ -7,24 +7,44 @@ import sys
 from omegaconf import OmegaConf
 
 from mesa_bench.registry import FAMILIES, METHODS
+from mesa_bench.running import layout
 
-# Run folders sit beside the results they describe, so Hydra's record of the config and
-# overrides (.hydra/) travels with the results file.
-RUN_DIR = "hydra.run.dir=${out}/${suite}/${method.name}/${task.name}/seed${seed}"
-SWEEP_DIR = "hydra.sweep.dir=${out}/${suite}/multirun"
-SWEEP_SUBDIR = "hydra.sweep.subdir=${method.name}/${task.name}/seed${seed}"
+DEFAULT_METHOD = "reference/thompson"  # RunConfig's default
+
+
+def choices(overrides: list[str], key: str) -> list[str]:
+    """Returns the values ``key=`` names (several in a multirun sweep: ``task=bandit,maze``)."""
+    found = []
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        if sep and name.lstrip("+~") == key:
+            found += value.split(",")
+    return found
 
 
 def check_choices(overrides: list[str]) -> None:
     """Raises RegistryError for an unknown ``task=`` or ``method=`` before Hydra sees it."""
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            continue
-        for name, registry in (("task", FAMILIES), ("method", METHODS)):
-            if key.lstrip("+~") == name:
-                for choice in value.split(","):  # multirun sweeps: task=bandit,maze
-                    registry.check(choice)
+    for key, registry in (("task", FAMILIES), ("method", METHODS)):
+        for choice in choices(overrides, key):
+            registry.check(choice)
+
+
+def check_verb(command: str, overrides: list[str]) -> None:
+    """Raises ValueError where ``train`` is asked of a reference or ``evaluate`` of a
+    method that trains: each verb does what it says."""
+    for method in choices(overrides, "method") or [DEFAULT_METHOD]:
+        trains = METHODS.get(method).default_budget > 0
+        if command == "evaluate" and trains:
+            raise ValueError(
+                f"method {method!r} trains: use `mesa-bench train method={method} ...`; "
+                "`mesa-bench evaluate run=RUN_DIR` scores a finished run again"
+            )
+        if command == "train" and not trains:
+            raise ValueError(
+                f"method {method!r} needs no training: use `mesa-bench evaluate "
+                f"method={method} ...`"
+                + ("" if choices(overrides, "method") else " (train needs method=NAME)")
+            )
 
 
 def run_hydra(command: str, overrides: list[str]) -> int:
@@ -33,10 +53,26 @@ def run_hydra(command: str, overrides: list[str]) -> int:
 
     from mesa_bench.running.config import register_configs
 
-    check_choices([o for o in overrides if not o.startswith("-")])
+    plain = [o for o in overrides if not o.startswith("-")]
+    if command == "evaluate" and choices(plain, "run"):
+        from mesa_bench.reporting.tables import print_run
+        from mesa_bench.running.reevaluate import evaluate_run
+
+        print_run(evaluate_run(plain))
+        return 0
+    check_choices(plain)
+    check_verb(command, plain)
     register_configs()
     saved = sys.argv
-    sys.argv = [f"mesa-bench {command}", RUN_DIR, SWEEP_DIR, SWEEP_SUBDIR, *overrides]
+    # Hydra's record of the config and overrides (.hydra/) goes in the run folder itself,
+    # with the results file it describes, for single runs and sweeps alike.
+    sweep_dir, sweep_subdir = layout.hydra_sweep_dirs()
+    folders = [
+        f"hydra.run.dir={layout.hydra_run_dir()}",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"hydra.sweep.subdir={sweep_subdir}",
+    ]
+    sys.argv = [f"mesa-bench {command}", *folders, *overrides]
     try:
         hydra.main(config_path=None, config_name="run", version_base="1.3")(_job)()
     finally:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.core import TaskFamily
-from mesa_bench.protocol.entry import MethodEntry, TrainContext
+from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 from mesa_bench.registry import FAMILIES, METHODS
 from mesa_bench.reporting.run_rows import split_rows
 from mesa_bench.results import MethodInfo, ResultsFile, SuiteInfo, provenance, write_results
+from mesa_bench.running import layout
 from mesa_bench.running.config import RunConfig
 from mesa_bench.tracking import Tracker
 
@@ -52,21 +54,38 @@ def suite_info(name: str) -> SuiteInfo:
     return SuiteInfo(id=name, version=get_suite(name).version)
 
 
-def run_dir(cfg: RunConfig, family: TaskFamily) -> Path:
+def run_dir(cfg: RunConfig) -> Path:
     """Returns the folder of one run's files."""
-    return Path(cfg.out) / cfg.suite / cfg.method.name / family.spec.name / f"seed{cfg.seed}"
+    return layout.run_dir(cfg.out, cfg.suite, cfg.method.name, cfg.task.name, cfg.seed)
 
 
 def run(cfg: RunConfig) -> JobResult:
     """Trains (if the method trains) and evaluates; writes the results file."""
     family, entry = build(cfg)
     budget = cfg.budget if cfg.budget is not None else entry.default_budget
-    out = run_dir(cfg, family)
+
+    def train(evaluator: Evaluator, ctx: TrainContext) -> Trained:
+        return entry.train(family, evaluator, budget, cfg.seed, ctx)
+
+    return execute(cfg, family, budget, run_dir(cfg), train)
+
+
+def execute(
+    cfg: RunConfig,
+    family: TaskFamily,
+    budget: int,
+    out: Path,
+    obtain: Callable[[Evaluator, TrainContext], Trained],
+    label: str = "",
+) -> JobResult:
+    """Gets the trained method from ``obtain`` (training or loading it), scores it on every
+    split, writes ``out/results.json`` and mirrors it to the tracker."""
+    name = f"{cfg.method.name}|{family.spec.id}|seed{cfg.seed}{label}"
     tracker = Tracker(
         cfg.tracking,
         out,
         Path(cfg.out),
-        name=f"{cfg.method.name}|{family.spec.id}|seed{cfg.seed}",
+        name=name,
         group=f"{cfg.suite}/{cfg.method.name}",
         job_type=family.spec.id,
         run_config=dataclasses.asdict(cfg),
@@ -75,8 +94,7 @@ def run(cfg: RunConfig) -> JobResult:
         evaluator = Evaluator(
             family, cfg.seed, budget, cfg.n_eval, cfg.eval_seed, cfg.splits, log=tracker.log
         )
-        ctx = TrainContext(run_dir=out, device=cfg.device, log=tracker.log)
-        trained = entry.train(family, evaluator, budget, cfg.seed, ctx)
+        trained = obtain(evaluator, TrainContext(run_dir=out, device=cfg.device, log=tracker.log))
         record = evaluator.finish(trained.make_method, trained.spent, trained.parameter_count)
         results = ResultsFile(
             suite=suite_info(cfg.suite),
@@ -90,9 +108,9 @@ def run(cfg: RunConfig) -> JobResult:
             config=dataclasses.asdict(cfg),
             runs=[record],
         )
-        path = write_results(results, out / "results.json")
+        path = write_results(results, out / layout.RESULTS)
         tracker.summary({f"final/{r['split']}/score": r["score"] for r in split_rows(record)})
-        tracker.log_results(path, f"results-{cfg.method.name}-{family.spec.id}-seed{cfg.seed}")
+        tracker.log_results(path, "results-" + name.replace("|", "-"))
     finally:
         tracker.finish()
     return JobResult(path, results, tracker.run_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import threading
@@ -10,15 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mesa_bench.results import read_results, write_results
+from mesa_bench.running.layout import suite_dir
 from mesa_bench.running.suite_jobs import (
     PUBLISHERS,
     SuiteRunConfig,
     _hydra_job,
     finished,
     results_path,
-    run_config,
     status_path,
-    suite_dir,
 )
 from mesa_bench.running.suites import SUITES, Job, Suite, get_suite
 from mesa_bench.tracking import Tracker, TrackingConfig
@@ -37,7 +37,7 @@ class Selection:
 
     @property
     def dir(self) -> Path:
-        return suite_dir(self.out, self.suite)
+        return suite_dir(self.out, self.suite.name)
 
     def jobs(self) -> list[Job]:
         return self.suite.jobs(self.methods or None, self.families or None)
@@ -153,7 +153,7 @@ def collect(sel: Selection) -> dict[str, Path]:
     for method in sel.methods_run():
         files = []
         for job in sel.jobs():
-            path = results_path(run_config(SuiteRunConfig(out=sel.out), sel.suite, job))
+            path = results_path(sel.out, sel.suite, job)
             if job.method == method and finished(path):
                 files.append(read_results(path))
         if not files:
@@ -241,9 +241,46 @@ def cmd_list(args: list[str]) -> int:
     return 0
 
 
+SELECTION = "suite=NAME [method=A,B] [family=X,Y] [out=runs]"
+SUBCOMMANDS = {
+    "run": (
+        f"mesa-bench suite run {SELECTION} [hydra/launcher=joblib|submitit_slurm ...] --multirun",
+        "run a suite's jobs (finished ones are skipped), then collect",
+        "Runs the selected jobs of a versioned suite through Hydra's launcher (basic, joblib, "
+        "submitit_slurm), skipping every job whose results file exists and validates, so an "
+        "interrupted suite resumes; then merges one bundle per method, writes the report and "
+        "publishes to the local leaderboard. Extra overrides: device=auto|cpu|cuda, "
+        "tracking.mode=..., +task_overrides.FAMILY.FIELD=VALUE, hydra.launcher.*.",
+    ),
+    "collect": (
+        f"mesa-bench suite collect {SELECTION}",
+        "merge finished runs into bundles, report, publish",
+        "Merges the finished runs of a suite into one results bundle per method, writes the "
+        "report and publishes to the local leaderboard, without running anything.",
+    ),
+    "list": (
+        "mesa-bench suite list",
+        "list the versioned suites",
+        "Lists the registered suites: families, methods, seeds and run counts.",
+    ),
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Adds ``suite`` and its sub-commands to the ``mesa-bench`` parser (for ``--help``;
+    ``main`` runs them, since their arguments are overrides, not options)."""
+    p = sub.add_parser("suite", help="run, collect or list versioned suites")
+    actions = p.add_subparsers(dest="suite_command", required=True, metavar="ACTION")
+    for name, (usage, summary, text) in SUBCOMMANDS.items():
+        actions.add_parser(name, help=summary, usage=usage, description=text)
+
+
 def main(args: list[str]) -> int:
     """Dispatches ``suite run|collect|list``."""
     commands = {"run": cmd_run, "collect": cmd_collect, "list": cmd_list}
     if not args or args[0] not in commands:
-        raise ValueError(f"usage: mesa-bench suite {{{'|'.join(commands)}}} [key=value ...]")
+        raise ValueError(
+            f"usage: mesa-bench suite {{{'|'.join(commands)}}} [key=value ...] "
+            "(mesa-bench suite --help)"
+        )
     return commands[args[0]](args[1:])

@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 
 from mesa_bench.registry import FAMILIES, METHODS, Registry
 from mesa_bench.results import ResultsError, read_results
+from mesa_bench.running import layout
 from mesa_bench.running.config import RunConfig
 from mesa_bench.running.suites import Job, Suite, get_suite
 from mesa_bench.tracking import TrackingConfig
@@ -56,10 +57,6 @@ class SuiteRunConfig:
     device: str = "auto"
 
 
-def suite_dir(out: str | Path, suite: Suite) -> Path:
-    return Path(out) / suite.name
-
-
 def run_config(cfg: SuiteRunConfig, suite: Suite, job: Job) -> RunConfig:
     """Returns the single-run config of ``job``."""
     family_cls = FAMILIES.get(job.family)
@@ -81,15 +78,9 @@ def run_config(cfg: SuiteRunConfig, suite: Suite, job: Job) -> RunConfig:
     )
 
 
-def results_path(cfg: RunConfig) -> Path:
-    return (
-        Path(cfg.out)
-        / cfg.suite
-        / cfg.method.name
-        / cfg.task.name
-        / f"seed{cfg.seed}"
-        / "results.json"
-    )
+def results_path(out: str | Path, suite: Suite, job: Job) -> Path:
+    """Returns the results file of suite ``job``."""
+    return layout.results_path(out, suite.name, job.method, job.family, job.seed)
 
 
 def finished(path: Path) -> bool:
@@ -103,8 +94,7 @@ def finished(path: Path) -> bool:
 
 def status_path(out: str | Path, suite: Suite, job: Job) -> Path:
     """Returns the status file of ``job`` (named by the job, not its index in a filter)."""
-    name = f"{job.method}--{job.family}--seed{job.seed}".replace("/", "-")
-    return suite_dir(out, suite) / "status" / f"{name}.json"
+    return layout.status_path(out, suite.name, job.method, job.family, job.seed)
 
 
 def write_status(path: Path, job: Job, state: str, **extra) -> None:
@@ -124,7 +114,7 @@ def run_job(cfg: SuiteRunConfig) -> str:
     status = status_path(cfg.out, suite, job)
     try:
         rc = run_config(cfg, suite, job)
-        if finished(results_path(rc)):
+        if finished(results_path(cfg.out, suite, job)):
             write_status(status, job, "skipped")
             return "skipped"
         write_status(status, job, "running", started=time.time())
