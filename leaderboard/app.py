@@ -347,9 +347,10 @@ class _PageCache:
 
 
 class _ResultsCache:
-    """Parsed results of recently viewed entries, checkpoint scores recomputed.
+    """Parsed results of recently viewed entries (for their provenance and raw fields).
 
-    Entries never change, so a cached one is never stale.
+    Entries never change, so a cached one is never stale. Metrics come from the stored
+    summary, never from these.
     """
 
     def __init__(self, store: Store, size: int = 16):
@@ -365,9 +366,7 @@ class _ResultsCache:
         text = self.store.results_json(entry_id)
         if text is None:
             return None
-        from leaderboard.scoring import rescored
-
-        results = rescored(parse_results(text, f"entry {entry_id}"))
+        results = parse_results(text, f"entry {entry_id}")
         with self._lock:
             self._items[entry_id] = results
             while len(self._items) > self.size:
@@ -469,9 +468,8 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
             metrics = store.metrics(entry_id)
             if metrics is None or (family and family not in metrics["families"]):
                 raise _not_found(f"entry {entry_id} family {family!r}")
-            results = app.state.results_cache.get(entry_id)
             with app.state.figure_lock:  # matplotlib's font cache is not thread-safe
-                png = figures.render(name, metrics, results, family or None)
+                png = figures.render(name, metrics, family or None)
             store.save_figure(entry_id, name, family, png)
         return Response(
             png, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
@@ -506,16 +504,17 @@ def _column_links(filters: dict[str, str], sort: str, order: str) -> list[dict[s
 
 
 def _seed_rows(results: ResultsFile, metrics: dict[str, Any], family: str) -> list[dict]:
-    """Returns one row per seed of ``family``: scores per split, competence, match."""
-    from mesa_bench.metrics import reachability as reach
-    from mesa_bench.metrics.summary import competence_points
+    """Returns one row per seed of ``family``: scores per split, competence, match.
 
+    Every number is the summary's; only the budget and parameter count, raw fields of a
+    run, come from the results.
+    """
     f = metrics["families"][family]
     runs = {r.seed: r for r in results.runs if r.family == family}
+    competent_at = f["reachability"]["competence"]["per_seed"]
     rows = []
     for i, seed in enumerate(f["seeds"]):
         run = runs[seed]
-        budgets, scores = competence_points(run)
         rows.append(
             {
                 "seed": seed,
@@ -526,9 +525,7 @@ def _seed_rows(results: ResultsFile, metrics: dict[str, Any], family: str) -> li
                     s: {k: v["per_seed"][i] for k, v in b["achieved"].items()}
                     for s, b in f["splits"].items()
                 },
-                "competent_at": reach.first_budget(
-                    budgets, reach.competent(scores, metrics["tau"])
-                ),
+                "competent_at": competent_at[i],
                 "matched": f["matched"]["per_seed"][i],
             }
         )

@@ -1,8 +1,9 @@
 """The figures of an entry page: learning curves, reachability, objective robustness.
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot state, so requests may
-render in parallel threads) from the recomputed summary and the stored results. Each
-function returns PNG bytes; the store caches them, since entries never change.
+render in parallel threads) from the entry's summary alone (``summarize``'s dict): a figure
+draws the numbers it holds and recomputes none. Each function returns PNG bytes; the store
+caches them, since entries never change.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from mesa_bench.results import ResultsFile
-
 FIGURES = ("curves", "reachability", "robustness")
 TITLES = {
     "curves": "Learning curves (normalized score on test, IQM over seeds, 95% CI)",
@@ -22,16 +21,14 @@ TITLES = {
 }
 
 
-def render(
-    name: str, summary: dict[str, Any], results: ResultsFile, family: str | None = None
-) -> bytes:
+def render(name: str, summary: dict[str, Any], family: str | None = None) -> bytes:
     """Returns figure ``name`` (one of FIGURES) as PNG, for one family or all of them."""
     families = _families(summary, family)
     fig, ax = _figure()
     if name == "curves":
         _curves(ax, summary, families)
     elif name == "reachability":
-        _reachability(ax, summary, results, families)
+        _reachability(ax, summary, families)
     elif name == "robustness":
         _robustness(ax, summary, families)
     else:
@@ -116,33 +113,26 @@ def _error_bars(values: list[float], cis: list[list[float | None]]) -> np.ndarra
     return np.clip(np.nan_to_num(np.array([low, high], float)), 0, None)
 
 
-def _reachability(ax, summary: dict[str, Any], results: ResultsFile, families: list[str]) -> None:
-    from mesa_bench.metrics import reachability as reach
-    from mesa_bench.metrics.summary import competence_points
-
-    tau = summary["tau"]
+def _reachability(ax, summary: dict[str, Any], families: list[str]) -> None:
     drawn = False
     for fam in families:
-        runs = [r for r in results.runs if r.family == fam]
-        times = []
-        for r in runs:
-            b, s = competence_points(r)
-            times.append(reach.first_budget(b, reach.competent(s, tau)))
-        budget = summary["families"][fam]["budget"]
-        if budget <= 0:
+        f = summary["families"][fam]
+        if f["budget"] <= 0:
             continue
-        grid = np.geomspace(max(1.0, _first(runs, budget)), budget, 64)
-        frac = [np.mean([t is not None and t <= g for t in times]) for g in grid]
-        (line,) = ax.step(grid, frac, where="post", label=f"{fam} competence")
-        match = _match_curve(runs, grid, summary["families"][fam])
+        comp = f["reachability"]["competence"]["curve"]
+        (line,) = ax.step(
+            _positive(comp["budgets"]), comp["fraction"], where="post", label=f"{fam} competence"
+        )
+        ref = f["score_reference"]
+        match = f["reachability"]["match"].get(ref)
         if match is not None:
             ax.step(
-                grid,
-                match[1],
+                _positive(match["curve"]["budgets"]),
+                match["curve"]["fraction"],
                 where="post",
                 linestyle="--",
                 color=line.get_color(),
-                label=f"{fam} matches {match[0]}",
+                label=f"{fam} matches {ref}",
             )
         drawn = True
     if drawn:
@@ -169,24 +159,9 @@ def _reachability(ax, summary: dict[str, Any], results: ResultsFile, families: l
     ax.set_title("competence reached (no training budget: final score only)", fontsize=10)
 
 
-def _first(runs, budget: int) -> float:
-    firsts = [r.curve[0].budget for r in runs if r.curve and r.curve[0].budget > 0]
-    return float(min(firsts)) if firsts else budget / 1000
-
-
-def _match_curve(runs, grid: np.ndarray, fam_summary: dict[str, Any]):
-    """Returns (reference, fraction of seeds matched by each grid budget) or None."""
-    from mesa_bench.metrics import reachability as reach
-    from mesa_bench.metrics.summary import match_points
-
-    if not fam_summary["reachability"]["match"]:
-        return None
-    ref = runs[0].score_reference
-    times = []
-    for r in runs:
-        b, matched = match_points(r)
-        times.append(reach.first_budget(b, [m == ref for m in matched]) if b else None)
-    return ref, [np.mean([t is not None and t <= g for t in times]) for g in grid]
+def _positive(budgets: list[int]) -> np.ndarray:
+    """Returns the budgets a log axis can show: a budget of 0 (no training) is put at 1."""
+    return np.maximum(np.array(budgets, float), 1.0)
 
 
 def _robustness(ax, summary: dict[str, Any], families: list[str]) -> None:

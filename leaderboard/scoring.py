@@ -1,24 +1,19 @@
 """Scoring: every metric of an entry recomputed from the raw per-seed numbers.
 
-The leaderboard trusts no aggregate from a submission. The metrics come from
-``mesa_bench.metrics.summary.summarize`` (the same code as ``mesa-bench report``), run on
-a copy of the results whose checkpoint scores are recomputed from each checkpoint's
-performance and the score-1 and floor references measured on the same ``test`` trials
-(the evaluator scores every checkpoint on those trials), so a submitted ``score`` field
-changes nothing.
+The leaderboard trusts no derived number from a submission. Every metric, the checkpoint
+scores of each seed's learning curve included, comes from
+``mesa_bench.metrics.summary.summarize``, the same call as ``mesa-bench report``, which
+recomputes them from the raw per-trial numbers; so a submitted ``score`` field changes
+nothing, and the pages and figures draw only what that summary holds.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from mesa_bench.metrics.score import normalized_score, references_separated
 from mesa_bench.metrics.summary import SUMMARY_VERSION, summarize
-from mesa_bench.results import ResultsFile, RunRecord
+from mesa_bench.results import ResultsFile
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
@@ -52,30 +47,9 @@ class Headline:
     runs: int
 
 
-def rescored(results: ResultsFile) -> ResultsFile:
-    """Returns a copy of ``results`` whose checkpoint scores are recomputed."""
-    runs = [rescore_run(run) for run in results.runs]
-    return results.model_copy(update={"runs": runs})
-
-
-def rescore_run(run: RunRecord) -> RunRecord:
-    """Returns a copy of ``run`` whose checkpoint scores are recomputed from its numbers."""
-    test = run.splits["test"]
-    floor = float(np.mean(test.references[run.floor_reference]))
-    ref = float(np.mean(test.references[run.score_reference]))
-    separated = references_separated(
-        test.references[run.floor_reference], test.references[run.score_reference]
-    )
-    curve = []
-    for point in run.curve:
-        s = normalized_score(point.performance, floor, ref) if separated else float("nan")
-        curve.append(point.model_copy(update={"score": s if math.isfinite(s) else None}))
-    return run.model_copy(update={"curve": curve})
-
-
 def entry_metrics(results: ResultsFile, n_resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
     """Returns the JSON-ready summary of every metric (``summarize``'s shape)."""
-    summary = summarize(rescored(results), n_resamples=n_resamples, seed=BOOTSTRAP_SEED)
+    summary = summarize(results, n_resamples=n_resamples, seed=BOOTSTRAP_SEED)
     summary["scoring_version"] = SCORING_VERSION
     return summary
 

@@ -93,3 +93,17 @@ def reachability(
         "median_budget": float(np.median(reached)) if reached else None,
         "R": log_budget_score(times, budget, first),
     }
+
+
+def reached_fraction(times: Sequence[float | None], budgets: Sequence[float]) -> list[float]:
+    """Returns, per budget, the fraction of seeds that got there at or before it.
+
+    ``times`` holds each seed's first budget (None: never); ``budgets`` the budgets at which
+    the curve is read, one output per budget. Read at every budget where some seed was
+    scored, this is the whole step curve of reachability over budget.
+    """
+    if not times:
+        raise ValueError("reached_fraction needs at least one seed")
+    t = np.array([np.inf if x is None else x for x in times], float)
+    b = np.asarray(budgets, float)
+    return (t[None, :] <= b[:, None]).mean(axis=1).tolist()

@@ -46,9 +46,19 @@ def split_normalized_score(perf, floor, reference) -> float:
     The one rule every consumer (evaluator, summaries, leaderboard) applies, so a split whose
     references do not separate is reported by its raw performance everywhere.
     """
+    return mean_normalized_score(float(np.mean(perf)), floor, reference)
+
+
+def mean_normalized_score(perf: float, floor, reference) -> float:
+    """Returns the normalized score of a mean performance; NaN unless the references separate.
+
+    ``perf`` is a mean over the trials on which ``floor`` and ``reference`` hold per-trial
+    performance, shape ``(n_trials,)``. A checkpoint stores only its mean, so this is the
+    rule :func:`split_normalized_score` applies after taking the mean.
+    """
     if not references_separated(floor, reference):
         return float("nan")
-    return normalized_score(float(np.mean(perf)), float(np.mean(floor)), float(np.mean(reference)))
+    return normalized_score(float(perf), float(np.mean(floor)), float(np.mean(reference)))
 
 
 def normalized_score_ci(

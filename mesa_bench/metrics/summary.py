@@ -2,16 +2,20 @@
 
 ``summarize(results)`` takes one results file or several (for example one per family and
 seed, as ``mesa-bench train`` writes them) of ONE method and returns a JSON-ready dict.
-Nothing stored as an aggregate in the files is trusted: scores come from per-trial
-performance and the references' per-trial performance on the same trials, matched
-algorithms from the stored distances and thresholds. Undefined numbers are ``None``
+Nothing derived that is stored in the files is trusted: split scores come from per-trial
+performance and the references' per-trial performance on the same trials, checkpoint scores
+from each checkpoint's ``performance`` and the references on ``test`` (the stored checkpoint
+``score`` is ignored), matched algorithms from the stored distances and thresholds (see
+``mesa_bench.metrics.rescoring``). Everything a table or figure shows, down to each seed's
+rescored curve and the budget at which it first became competent, is in the returned dict,
+so report and leaderboard draw it and recompute nothing. Undefined numbers are ``None``
 (never NaN), so the result always serializes with ``json.dumps``.
 
-Return shape (``SUMMARY_VERSION`` "2"); ``Est`` is ``{"value", "ci": [low, high]}``,
+Return shape (``SUMMARY_VERSION`` "3"); ``Est`` is ``{"value", "ci": [low, high]}``,
 a point estimate with its 95% stratified bootstrap interval (``None`` where undefined)::
 
     {
-      "summary_version": "2",
+      "summary_version": "3",
       "method": {"name", "version"},
       "suite": {"id", "version"},
       "n_runs": int,
@@ -20,13 +24,15 @@ a point estimate with its 95% stratified bootstrap interval (``None`` where unde
         FAMILY: {
           "seeds": [int],
           "budget": int,                     # the largest budget of its runs (B)
+          "score_reference": str, "floor_reference": str,   # the references of score 1, 0
           "parameter_count": int,            # the largest over its runs
           "score": Est + {"mean", "median", "p20", "per_seed": [float|None]},   # test split
           "splits": {SPLIT: {"score": Est + {"per_seed": [...]},
                              "performance": {"mean", "per_seed": [...]},
                              "achieved": {OBJECTIVE: {"mean", "per_seed": [...]}}}},
           "curve": {"budgets": [int], "iqm": [float|None], "ci_low": [...], "ci_high": [...],
-                    "seeds": int},           # learning curve of the test score over seeds
+                    "seeds": int,            # learning curve of the test score over seeds
+                    "per_seed": [{"budgets": [int], "scores": [float|None]}]},  # rescored
           "reachability": {
             "competence": REACH,             # s >= tau at some checkpoint
             "match": {REFERENCE: REACH},     # the score-1 reference and every one matched
@@ -51,11 +57,17 @@ a point estimate with its 95% stratified bootstrap interval (``None`` where unde
                    "min_seeds", "families"},
     }
 
-    REACH = {"p", "ci": [low, high], "reached", "seeds", "median_budget", "R"}
+    REACH = {"p", "ci": [low, high], "reached", "seeds", "median_budget", "R",
+             "per_seed": [int|None],         # first budget there, per seed (None: never)
+             "curve": {"budgets": [int], "fraction": [float]}}   # fraction there by budget
     DIST = {"mean", "median", "per_seed": [float|None]}
     OR_STATS = {"proxies": [str], "seeds": int,
                 "C"|"S"|"OR"|"GMR"|"CR": DIST,
                 "classes": {"robust"|"proxy-aligned"|"capability-failure"|"other": int}}
+
+Competence is read from each seed's rescored checkpoints and then its final ``test`` score.
+A match ``REACH`` counts only the seeds with match statistics; its ``per_seed`` follows
+``seeds`` and holds None for a seed without them.
 
 ``headline.reachability`` is the mean over families of the competence reachability
 ``p``; ``headline.objective_robustness`` the mean OR over every (family, shift, seed)
@@ -73,12 +85,20 @@ from typing import Any
 import numpy as np
 
 from mesa_bench.metrics import aggregate, behavioral, reachability, robustness, signatures
-from mesa_bench.metrics.match import matched_algorithm
 from mesa_bench.metrics.range import algorithmic_range, competence_fraction
-from mesa_bench.metrics.score import COMPETENCE_THRESHOLD, split_normalized_score
+from mesa_bench.metrics.rescoring import (
+    checkpoint_scores,
+    competence_points,
+    final_match,
+    match_points,
+    split_score,
+)
+from mesa_bench.metrics.score import COMPETENCE_THRESHOLD
 from mesa_bench.results import ResultsFile, RunRecord
 
-SUMMARY_VERSION = "2"  # 2: splits whose references do not separate are not normalized
+# 2: splits whose references do not separate are not normalized; 3: checkpoint scores are
+# recomputed here, and each seed's curve and first budgets are returned
+SUMMARY_VERSION = "3"
 PROFILE_THRESHOLDS = tuple(np.round(np.linspace(0.0, 1.5, 16), 2).tolist())
 IN_DISTRIBUTION = ("train", "test")
 
@@ -158,45 +178,6 @@ def _pooled_runs(files: list[ResultsFile]) -> list[RunRecord]:
     return runs
 
 
-# --- per run -------------------------------------------------------------------------
-
-
-def split_score(run: RunRecord, split: str) -> float | None:
-    """Returns the normalized score of a run on ``split`` (None where undefined)."""
-    rec = run.splits[split]
-    s = split_normalized_score(
-        rec.performance, rec.references[run.floor_reference], rec.references[run.score_reference]
-    )
-    return s if math.isfinite(s) else None
-
-
-def competence_points(run: RunRecord) -> tuple[list[int], list[float | None]]:
-    """Returns (budgets, scores) of a run: its checkpoints, then its final test score."""
-    budgets = [c.budget for c in run.curve]
-    scores: list[float | None] = [c.score for c in run.curve]
-    if not budgets or run.budget >= budgets[-1]:
-        budgets.append(run.budget)
-        scores.append(split_score(run, "test"))
-    return budgets, scores
-
-
-def match_points(run: RunRecord, split: str = "test") -> tuple[list[int], list[str | None]]:
-    """Returns (budgets, matched algorithm) of a run, recomputed from distances and eps."""
-    rec = run.matches.get(split)
-    if rec is None:
-        return [], []
-    return (
-        [p.budget for p in rec.points],
-        [matched_algorithm(p.distance, rec.eps) for p in rec.points],
-    )
-
-
-def final_match(run: RunRecord) -> tuple[bool, str | None]:
-    """Returns (measured, matched algorithm of the final method)."""
-    _, matched = match_points(run)
-    return (True, matched[-1]) if matched else (False, None)
-
-
 # --- per family ----------------------------------------------------------------------
 
 
@@ -206,6 +187,8 @@ def _family_summary(runs: list[RunRecord], tau: float, boot: dict) -> dict[str, 
     return {
         "seeds": [r.seed for r in runs],
         "budget": budget,
+        "score_reference": runs[0].score_reference,
+        "floor_reference": runs[0].floor_reference,
         "parameter_count": max(r.parameter_count for r in runs),
         "score": _score_block(test_scores, boot),
         "splits": {split: _split_block(runs, split, boot) for split in _common_splits(runs)},
@@ -270,15 +253,27 @@ def _split_block(runs: list[RunRecord], split: str, boot: dict) -> dict[str, Any
 
 def _curve(runs: list[RunRecord], boot: dict) -> dict[str, Any]:
     """Learning curve over seeds, checkpoints aligned by index (same schedule per seed)."""
-    length = min(len(r.curve) for r in runs)
+    scores = [checkpoint_scores(r) for r in runs]
+    length = min(len(s) for s in scores)
     budgets, mid, low, high = [], [], [], []
     for i in range(length):
         budgets.append(int(np.median([r.curve[i].budget for r in runs])))
-        est = _est([r.curve[i].score for r in runs], boot)
+        est = _est([s[i] for s in scores], boot)
         mid.append(est["value"])
         low.append(est["ci"][0])
         high.append(est["ci"][1])
-    return {"budgets": budgets, "iqm": mid, "ci_low": low, "ci_high": high, "seeds": len(runs)}
+    per_seed = [
+        {"budgets": [c.budget for c in r.curve], "scores": s}
+        for r, s in zip(runs, scores, strict=True)
+    ]
+    return {
+        "budgets": budgets,
+        "iqm": mid,
+        "ci_low": low,
+        "ci_high": high,
+        "seeds": len(runs),
+        "per_seed": per_seed,
+    }
 
 
 def _first_checkpoint(runs: list[RunRecord], budget: int) -> int:
@@ -287,23 +282,30 @@ def _first_checkpoint(runs: list[RunRecord], budget: int) -> int:
 
 
 def _family_reachability(runs: list[RunRecord], tau: float, budget: int) -> dict[str, Any]:
+    """Competence and match reachability, each with its per-seed first budgets and curve."""
     first = _first_checkpoint(runs, budget)
-    comp_times = []
-    for r in runs:
-        b, s = competence_points(r)
-        comp_times.append(reachability.first_budget(b, reachability.competent(s, tau)))
-    out: dict[str, Any] = {
-        "competence": reachability.reachability(comp_times, budget, first),
-        "match": {},
-    }
-    measured = [r for r in runs if "test" in r.matches]
+    comp = [competence_points(r) for r in runs]
+    hits = [(b, reachability.competent(s, tau)) for b, s in comp]
+    out: dict[str, Any] = {"competence": _reach(hits, budget, first), "match": {}}
+    points = [match_points(r) if "test" in r.matches else None for r in runs]
+    measured = [p for p in points if p is not None]
     if not measured:
         return out
-    points = [match_points(r) for r in measured]
-    matched_any = {m for _, ms in points for m in ms if m is not None}
+    matched_any = {m for _, ms in measured for m in ms if m is not None}
     for ref in sorted(matched_any | {runs[0].score_reference}):
-        times = [reachability.first_budget(b, [m == ref for m in ms]) for b, ms in points]
-        out["match"][ref] = reachability.reachability(times, budget, first)
+        ref_hits = [None if p is None else (p[0], [m == ref for m in p[1]]) for p in points]
+        out["match"][ref] = _reach(ref_hits, budget, first)
+    return out
+
+
+def _reach(hits: list, budget: int, first: int) -> dict[str, Any]:
+    """Returns REACH from each seed's (budgets, hits); a None seed is not counted."""
+    times = [None if h is None else reachability.first_budget(*h) for h in hits]
+    counted = [t for t, h in zip(times, hits, strict=True) if h is not None]
+    grid = sorted({int(b) for h in hits if h is not None for b in h[0]} | {budget})
+    out = reachability.reachability(counted, budget, first)
+    out["per_seed"] = [None if t is None else int(t) for t in times]
+    out["curve"] = {"budgets": grid, "fraction": reachability.reached_fraction(counted, grid)}
     return out
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REPORT_VERSION = "1"
+# 2: summaries of version 3 (each seed's rescored curve and first budgets)
+REPORT_VERSION = "2"
 
 Num = float | None
 Interval = list[Num]
@@ -53,16 +54,35 @@ class SplitBlock(_Model):
     achieved: dict[str, MeanPerSeed]
 
 
+class SeedCurve(_Model):
+    """One seed's checkpoint scores, recomputed from each checkpoint's performance."""
+
+    budgets: list[int]
+    scores: list[Num]
+
+
 class Curve(_Model):
     budgets: list[int]
     iqm: list[Num]
     ci_low: list[Num]
     ci_high: list[Num]
     seeds: int
+    per_seed: list[SeedCurve]
+
+
+class ReachCurve(_Model):
+    """The fraction of counted seeds there at or before each budget (a step curve)."""
+
+    budgets: list[int]
+    fraction: list[float]
 
 
 class Reach(_Model):
-    """Reachability over seeds: fraction, Wilson interval, median budget, log-budget R."""
+    """Reachability over seeds: fraction, Wilson interval, median budget, log-budget R.
+
+    ``per_seed`` follows the family's seeds: each one's first budget there (None: never, or
+    for a match, no match statistics); ``curve`` is read at every budget a seed was scored.
+    """
 
     p: float
     ci: Interval = Field(min_length=2, max_length=2)
@@ -70,6 +90,8 @@ class Reach(_Model):
     seeds: int
     median_budget: Num
     R: float
+    per_seed: list[int | None]
+    curve: ReachCurve
 
 
 class Reachability(_Model):
@@ -119,6 +141,8 @@ class Signatures(_Model):
 class FamilySummary(_Model):
     seeds: list[int]
     budget: int
+    score_reference: str
+    floor_reference: str
     parameter_count: int
     score: ScoreBlock
     splits: dict[str, SplitBlock]

@@ -74,11 +74,15 @@ def build_report(
 
 
 def write_report(report: dict[str, Any], files: list[ResultsFile], out: str | Path) -> Path:
-    """Writes ``metrics.json`` and the figures into ``out``; returns the folder."""
+    """Writes ``metrics.json`` and the figures into ``out``; returns the folder.
+
+    ``files`` are the results ``report`` was built from; nothing is read from them any more
+    (the figures draw ``report`` alone), and the argument stays for existing callers.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(report, indent=1))
-    write_figures(report, files, out)
+    write_figures(report, out)
     return out
 
 
@@ -158,8 +162,11 @@ def report_tables(report: dict[str, Any]) -> list[Any]:
 # --- figures -------------------------------------------------------------------------
 
 
-def write_figures(report: dict[str, Any], files: list[ResultsFile], out: Path) -> list[Path]:
-    """Writes the four PNG figures into ``out``; returns their paths."""
+def write_figures(report: dict[str, Any], out: Path) -> list[Path]:
+    """Writes the four PNG figures into ``out``; returns their paths.
+
+    They draw the numbers of ``report`` (``metrics.json``) and recompute none.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,10 +174,9 @@ def write_figures(report: dict[str, Any], files: list[ResultsFile], out: Path) -
 
     methods = report["methods"]
     families = sorted({f for s in methods.values() for f in s["families"]})
-    runs = _runs_by_method_family(files)
     drawers = (
         lambda: _learning_curves(plt, methods, families),
-        lambda: _reachability(plt, methods, families, runs),
+        lambda: _reachability(plt, methods, families),
         lambda: _robustness(plt, methods),
         lambda: _heatmap(plt, methods, families),
     )
@@ -181,14 +187,6 @@ def write_figures(report: dict[str, Any], files: list[ResultsFile], out: Path) -
         plt.close(fig)
         paths.append(out / name)
     return paths
-
-
-def _runs_by_method_family(files: list[ResultsFile]) -> dict[tuple[str, str], list]:
-    runs: dict[tuple[str, str], list] = {}
-    for f in files:
-        for r in f.runs:
-            runs.setdefault((f.method.name, r.family), []).append(r)
-    return runs
 
 
 def _grid(plt, n: int, width: float = 4.2, height: float = 3.2):
@@ -247,15 +245,7 @@ def _learning_curves(plt, methods: dict, families: list[str]):
     return fig
 
 
-def _reach_curve(times: list[float | None], grid: np.ndarray) -> np.ndarray:
-    t = np.array([np.inf if v is None else v for v in times], float)
-    return (t[None, :] <= grid[:, None]).mean(axis=1)
-
-
-def _reachability(plt, methods: dict, families: list[str], runs: dict):
-    from mesa_bench.metrics.reachability import competent, first_budget
-    from mesa_bench.metrics.summary import competence_points, match_points
-
+def _reachability(plt, methods: dict, families: list[str]):
     fig, axes = _grid(plt, len(families))
     for ax, family in zip(axes, families, strict=False):
         for i, (name, s) in enumerate(methods.items()):
@@ -263,36 +253,27 @@ def _reachability(plt, methods: dict, families: list[str], runs: dict):
             if f is None:
                 continue
             color = _color(plt, i, len(methods))
-            rs = runs[(name, family)]
-            comp, match, budgets = [], [], {0, f["budget"]}
-            target = rs[0].score_reference
-            for r in rs:
-                b, sc = competence_points(r)
-                comp.append(first_budget(b, competent(sc, s["tau"])))
-                mb, mm = match_points(r)
-                if mb:
-                    match.append(first_budget(mb, [m == target for m in mm]))
-                budgets.update(b, mb)
-            grid = np.array(sorted(budgets), float)
-            x = np.maximum(grid, 1.0)
+            comp = f["reachability"]["competence"]["curve"]
             # a run with no training has a single point: show it as a marker
-            marker = "o" if len(grid) == 1 else None
+            marker = "o" if len(comp["budgets"]) == 1 else None
             ax.step(
-                x,
-                _reach_curve(comp, grid),
+                _positive(comp["budgets"]),
+                comp["fraction"],
                 where="post",
                 color=color,
                 marker=marker,
                 label=f"{name}: s >= tau",
             )
-            if match:
+            target = f["score_reference"]
+            match = f["reachability"]["match"].get(target)
+            if match is not None:
                 ax.step(
-                    x,
-                    _reach_curve(match, grid),
+                    _positive(match["curve"]["budgets"]),
+                    match["curve"]["fraction"],
                     where="post",
                     color=color,
                     ls="--",
-                    marker="x" if marker else None,
+                    marker="x" if len(match["curve"]["budgets"]) == 1 else None,
                     label=f"{name}: matches {target}",
                 )
         ax.set(
@@ -305,6 +286,11 @@ def _reachability(plt, methods: dict, families: list[str], runs: dict):
         ax.legend(fontsize=7)
     fig.suptitle("Reachability: fraction of seeds there by each budget")
     return fig
+
+
+def _positive(budgets: list[int]) -> np.ndarray:
+    """Returns the budgets a log axis can show: a budget of 0 (no training) is put at 1."""
+    return np.maximum(np.array(budgets, float), 1.0)
 
 
 def _robustness(plt, methods: dict):
