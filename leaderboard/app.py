@@ -30,6 +30,7 @@ from starlette.datastructures import MutableHeaders
 
 from leaderboard import figures
 from leaderboard.checks import MAX_BODY_BYTES, EntryError, check_submission
+from leaderboard.columns import COLUMNS, DEFAULT_SORT, column
 from leaderboard.formatting import fmt_ci, fmt_num, fmt_pct, safe_url
 from leaderboard.store import SORT_KEYS, EntryRow, Store, StoreError
 from leaderboard.suites import AD_HOC, RANKED, SUITES
@@ -42,16 +43,6 @@ DRAIN_LIMIT = 64 * 1024 * 1024
 CSP = (
     "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-COLUMNS = (
-    ("method", "method", "asc"),
-    ("suite", "suite", "asc"),
-    ("score", "normalized score (IQM, 95% CI)", "desc"),
-    ("reachability", "reachability", "desc"),
-    ("range", "algorithmic range", "desc"),
-    ("robustness", "objective robustness", "desc"),
-    ("seeds", "seeds", "desc"),
-    ("date", "date", "desc"),
 )
 
 
@@ -143,12 +134,17 @@ def _add_api_routes(app: FastAPI) -> None:
         suite: str | None = Query(None, description="suite id, or id@version"),
         board: str | None = Query(None, description=f"'{RANKED}' or '{AD_HOC}'"),
         method: str | None = Query(None, description="substring of the method name"),
-        sort: str = Query("score", description=f"one of {', '.join(SORT_KEYS)}"),
-        order: str = Query("desc", pattern="^(asc|desc)$"),
+        sort: str = Query(DEFAULT_SORT, description=f"one of {', '.join(SORT_KEYS)}"),
+        order: str | None = Query(
+            None, pattern="^(asc|desc)$", description="default: best first for the metric"
+        ),
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0),
     ) -> JSONResponse:
         """Returns entries, filtered and sorted; metrics are on each entry's own URL."""
+
+        if order is None and sort in SORT_KEYS:
+            order = column(sort).best_first
 
         def make() -> JSONResponse:
             page = store.list(
@@ -383,14 +379,14 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
         suite: str | None = None,
         board: str | None = None,
         method: str | None = None,
-        sort: str = "score",
-        order: str = "desc",
+        sort: str = DEFAULT_SORT,
+        order: str | None = None,
         page: int = Query(1, ge=1),
     ) -> HTMLResponse:
         if sort not in SORT_KEYS:
-            sort = "score"
+            sort = DEFAULT_SORT
         if order not in ("asc", "desc"):
-            order = "desc"
+            order = column(sort).best_first
         if not board:
             # the default view: suite entries (ad-hoc runs have their own board)
             board = "all" if suite else RANKED
@@ -414,6 +410,7 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
                 "page_number": page,
                 "pages": max(1, math.ceil(listing.total / PAGE_SIZE)),
                 "columns": _column_links(filters, sort, order),
+                "legend": [c for c in COLUMNS if c.description],
                 "filters": filters,
                 "suites": sorted({r.key for r in SUITES.values()}),
                 "link": lambda **kw: _query({**filters, "sort": sort, "order": order, **kw}),
@@ -487,15 +484,18 @@ def _query(params: dict[str, Any]) -> str:
 
 
 def _column_links(filters: dict[str, str], sort: str, order: str) -> list[dict[str, Any]]:
+    """Returns the header cells: a link that sorts (best first on a first click), arrows."""
     out = []
-    for key, label, default in COLUMNS:
-        active = key == sort
-        next_order = ("asc" if order == "desc" else "desc") if active else default
+    for c in COLUMNS:
+        active = c.key == sort
+        next_order = ("asc" if order == "desc" else "desc") if active else c.best_first
         out.append(
             {
-                "key": key,
-                "label": label,
-                "href": _query({**filters, "sort": key, "order": next_order}),
+                "key": c.key,
+                "label": c.label,
+                "better": c.arrow,
+                "direction": c.direction,
+                "href": _query({**filters, "sort": c.key, "order": next_order}),
                 "aria": ("descending" if order == "desc" else "ascending") if active else "none",
                 "arrow": ("\u25bc" if order == "desc" else "\u25b2") if active else "",
             }

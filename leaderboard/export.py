@@ -9,32 +9,50 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from leaderboard.columns import COLUMNS, DEFAULT_SORT, Column, column
 from leaderboard.formatting import fmt_ci, fmt_num
 from leaderboard.store import EntryRow, Store
 
 FORMATS = ("md", "html")
-HEADERS = (
-    "#",
-    "method",
-    "version",
-    "suite",
-    "normalized score (IQM)",
-    "95% CI",
-    "reachability",
-    "algorithmic range",
-    "objective robustness",
-    "seeds",
-    "date",
-)
 HERE = Path(__file__).parent
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~-])")
 
 
+def headers() -> list[str]:
+    """Returns the header cells; a metric's carries its direction arrow from ``METRICS``."""
+
+    def head(key: str, label: str | None = None) -> str:
+        c = column(key)
+        return f"{label or c.label} {c.arrow}".rstrip()
+
+    return [
+        "#",
+        head("method"),
+        "version",
+        head("suite"),
+        head("score", "normalized score (IQM)"),
+        "95% CI",
+        head("reachability"),
+        head("range"),
+        head("robustness"),
+        head("seeds"),
+        head("date"),
+    ]
+
+
+def legend() -> list[Column]:
+    """Returns the columns described under the table (metrics and the seeds count)."""
+    return [c for c in COLUMNS if c.description]
+
+
 def all_rows(store: Store, suite: str | None = None, board: str | None = None) -> list[EntryRow]:
     """Returns every entry matching the filters, best normalized score first."""
+    order = column(DEFAULT_SORT).best_first
     rows, offset = [], 0
     while True:
-        page = store.list(suite=suite, board=board, limit=1000, offset=offset)
+        page = store.list(
+            suite=suite, board=board, sort=DEFAULT_SORT, order=order, limit=1000, offset=offset
+        )
         rows.extend(page.rows)
         offset += len(page.rows)
         if not page.rows or offset >= page.total:
@@ -60,9 +78,10 @@ def cells(rank: int, row: EntryRow) -> list[str]:
 
 def to_markdown(rows: list[EntryRow]) -> str:
     """Returns the table as GitHub Markdown (every cell escaped, so no HTML gets through)."""
+    head = headers()
     lines = [
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join("---" for _ in HEADERS) + "|",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
     ]
     for rank, row in enumerate(rows, start=1):
         lines.append("| " + " | ".join(_md(c) for c in cells(rank, row)) + " |")
@@ -71,7 +90,11 @@ def to_markdown(rows: list[EntryRow]) -> str:
         f"\n{len(rows)} entries, exported {stamp}. Scores are recomputed from the per-seed "
         "results; intervals are 95% stratified bootstrap intervals.\n"
     )
-    return "\n".join(lines) + "\n" + note
+    described = [
+        f"- {_md(c.label)}{f' {c.arrow} ({c.direction})' if c.arrow else ''}: {_md(c.description)}"
+        for c in legend()
+    ]
+    return "\n".join(lines) + "\n" + note + "\n" + "\n".join(described) + "\n"
 
 
 def _md(text: str) -> str:
@@ -87,7 +110,8 @@ def to_html(rows: list[EntryRow]) -> str:
     )
     template = env.get_template("export.html")
     return template.render(
-        headers=HEADERS,
+        headers=headers(),
+        legend=legend(),
         rows=[cells(rank, row) for rank, row in enumerate(rows, start=1)],
         css=(HERE / "static" / "style.css").read_text(),
         stamp=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -1,9 +1,11 @@
 """Metrics: small pure functions over arrays (rliable style); uncertainty computed apart.
 
 ``METRICS`` registers every metric of SPEC section 7 with its direction and how it is
-aggregated over seeds, so tables and the leaderboard sort and label them alike. Outside
-packages add their own through the ``mesa_bench.metrics`` entry-point group (a table of
-name -> ``MetricInfo`` or ``"module:attr"``).
+aggregated over seeds. The tables of ``mesa-bench report`` and of the leaderboard (pages
+and export) take each metric column's direction (best-first sort order, the arrow in its
+header) and its description from here. Outside packages add their own through the
+``mesa_bench.metrics`` entry-point group (a table of name -> ``MetricInfo`` or
+``"module:attr"``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,21 @@ class MetricInfo:
     higher_is_better: bool
     aggregation: str
     description: str
+
+    @property
+    def best_first(self) -> str:
+        """Returns the sort order that lists the best value first: ``desc`` or ``asc``."""
+        return "desc" if self.higher_is_better else "asc"
+
+    @property
+    def arrow(self) -> str:
+        """Returns the header mark of its direction: up (higher is better) or down."""
+        return "\u2191" if self.higher_is_better else "\u2193"
+
+    @property
+    def direction(self) -> str:
+        """Returns its direction in words, e.g. ``higher is better``."""
+        return "higher is better" if self.higher_is_better else "lower is better"
 
 
 _M = "mesa_bench.metrics"
@@ -91,4 +108,10 @@ METRICS: Registry[MetricInfo] = Registry("metric", "mesa_bench.metrics")
 for _info in _BUILTIN:
     METRICS.register(_info.name, _info)
 
-__all__ = ["METRICS", "MetricInfo", "normalized_score", "normalized_score_ci"]
+
+def metric_info(name: str) -> MetricInfo:
+    """Returns the registry entry of metric ``name`` (a helpful error when it is unknown)."""
+    return METRICS.get(name)
+
+
+__all__ = ["METRICS", "MetricInfo", "metric_info", "normalized_score", "normalized_score_ci"]

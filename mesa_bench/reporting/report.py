@@ -107,45 +107,46 @@ def _behavior_cell(blocks: dict[str, Any]) -> str:
     return ", ".join(cells) or "-"
 
 
-def report_tables(report: dict[str, Any]) -> list[Any]:
-    """Returns the rich tables: one row per (method, family), then one per method."""
-    from rich.table import Table
+# (label, METRICS name): a metric column takes its arrow and description from the registry
+FAMILY_COLUMNS = (
+    ("method", None),
+    ("family", None),
+    ("seeds", None),
+    ("score IQM [95% CI]", "score_iqm"),
+    ("p20", "score_p20"),
+    ("competent (reach)", "reachability"),
+    ("matched", None),
+    ("objective robustness (OR)", "objective_robustness"),
+    ("behavioral objective", None),
+)
+OVERALL_COLUMNS = (
+    ("method", None),
+    ("score IQM [95% CI]", "score_iqm"),
+    ("p20", "score_p20"),
+    ("reach", "reachability"),
+    ("range", "algorithmic_range"),
+    ("coverage", "coverage"),
+    ("OR", "objective_robustness"),
+)
+RANKED_BY = "score_iqm"
 
-    fam = Table(
-        "method",
-        "family",
-        "seeds",
-        "score IQM [95% CI]",
-        "p20",
-        "competent (reach)",
-        "matched",
-        "objective robustness (OR)",
-        "behavioral objective",
-        title="per family",
+
+def report_tables(report: dict[str, Any]) -> list[Any]:
+    """Returns the rich tables: one row per (method, family), then one per method.
+
+    Methods come best first by overall score IQM, in that metric's registered direction.
+    """
+    from mesa_bench.reporting.tables import best_first, metric_table
+
+    methods = best_first(
+        list(report["methods"].items()), lambda m: m[1]["headline"]["score_iqm"], RANKED_BY
     )
-    for name, s in report["methods"].items():
+    fam = metric_table("per family", FAMILY_COLUMNS)
+    for name, s in methods:
         for family, f in s["families"].items():
-            matched = ", ".join(
-                f"{k} {v}/{f['matched']['measured']}" for k, v in f["matched"]["counts"].items()
-            )
-            robust = ", ".join(
-                f"{shift} {_num(b['OR']['mean'])}" for shift, b in f["objective_robustness"].items()
-            )
-            fam.add_row(
-                name,
-                family,
-                str(len(f["seeds"])),
-                _est(f["score"]),
-                _num(f["score"]["p20"]),
-                _num(f["reachability"]["competence"]["p"]),
-                matched or ("no known algorithm" if f["matched"]["measured"] else "not measured"),
-                robust or "-",
-                _behavior_cell(f["behavioral_objective"]),
-            )
-    overall = Table(
-        "method", "score IQM [95% CI]", "p20", "reach", "range", "coverage", "OR", title="overall"
-    )
-    for name, s in report["methods"].items():
+            fam.add_row(name, family, *_family_cells(f))
+    overall = metric_table("overall", OVERALL_COLUMNS)
+    for name, s in methods:
         h = s["headline"]
         overall.add_row(
             name,
@@ -157,6 +158,24 @@ def report_tables(report: dict[str, Any]) -> list[Any]:
             _num(h["objective_robustness"]),
         )
     return [fam, overall]
+
+
+def _family_cells(f: dict[str, Any]) -> list[str]:
+    matched = ", ".join(
+        f"{k} {v}/{f['matched']['measured']}" for k, v in f["matched"]["counts"].items()
+    )
+    robust = ", ".join(
+        f"{shift} {_num(b['OR']['mean'])}" for shift, b in f["objective_robustness"].items()
+    )
+    return [
+        str(len(f["seeds"])),
+        _est(f["score"]),
+        _num(f["score"]["p20"]),
+        _num(f["reachability"]["competence"]["p"]),
+        matched or ("no known algorithm" if f["matched"]["measured"] else "not measured"),
+        robust or "-",
+        _behavior_cell(f["behavioral_objective"]),
+    ]
 
 
 # --- figures -------------------------------------------------------------------------

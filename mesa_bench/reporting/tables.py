@@ -1,13 +1,60 @@
-"""Terminal tables for runs (rich)."""
+"""Terminal tables (rich), with metric columns labelled from ``mesa_bench.metrics.METRICS``.
+
+A metric column is a ``(label, metric name)`` pair: its header carries the metric's
+direction arrow, the table's caption its description, and rows ranked by it come best
+first, all read from the registry, so a metric's direction is stated in one place.
+"""
 
 from __future__ import annotations
 
+import math
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
 
+from mesa_bench.metrics import metric_info
 from mesa_bench.reporting.run_rows import split_rows
+
+T = TypeVar("T")
+ColumnSpec = tuple[str, str | None]  # (label, metric name or None for a plain column)
+
+
+def metric_header(label: str, metric: str | None) -> str:
+    """Returns a column header: ``label``, then the metric's direction arrow (if a metric)."""
+    return label if metric is None else f"{label} {metric_info(metric).arrow}"
+
+
+def metric_legend(columns: Sequence[ColumnSpec]) -> str:
+    """Returns one line per metric column: arrow, label, description and direction."""
+    lines = []
+    for label, metric in columns:
+        if metric is not None:
+            info = metric_info(metric)
+            lines.append(f"{info.arrow} {label}: {info.description} ({info.direction})")
+    return "\n".join(lines)
+
+
+def metric_table(title: str, columns: Sequence[ColumnSpec]) -> Table:
+    """Returns an empty table with metric headers and the metrics' legend as its caption."""
+    table = Table(*(metric_header(label, m) for label, m in columns), title=title)
+    table.caption = metric_legend(columns)
+    table.caption_justify = "left"
+    return table
+
+
+def best_first(items: Sequence[T], value: Callable[[T], Any], metric: str) -> list[T]:
+    """Returns ``items`` ranked by ``value`` in the metric's direction; undefined values last."""
+
+    def key(item: T) -> tuple[bool, float]:
+        v = value(item)
+        if v is None or not math.isfinite(v):
+            return True, 0.0
+        return False, -v if metric_info(metric).higher_is_better else v
+
+    return sorted(items, key=key)
 
 
 def _fmt(x: float, lo: float, hi: float) -> str:
@@ -23,7 +70,7 @@ def run_table(title: str, records: list[tuple[str, object]]) -> Table:
         "split",
         "trials",
         "performance [95% CI]",
-        "score [95% CI]",
+        metric_header("score [95% CI]", "normalized_score"),
         "objectives achieved",
         title=title,
     )

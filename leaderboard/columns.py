@@ -1,0 +1,104 @@
+"""The columns of the leaderboard table, shared by the pages, the JSON API and the export.
+
+A metric column names its ``mesa_bench.metrics.METRICS`` entry, which gives its direction
+(the best-first sort order a header link starts with, the arrow beside its label) and its
+description; ``note`` says what the column shows of that metric on an entry. The other
+columns state their own first sort order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mesa_bench.metrics import MetricInfo, metric_info
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the table.
+
+    Attributes:
+        key: its sort key (one of ``leaderboard.store.SORT_KEYS``) and ``data-key``.
+        label: header text.
+        metric: its ``METRICS`` name, or None for a column that is not a metric.
+        note: what it shows on an entry (how the metric is aggregated), for the legend.
+        order: the first sort order of a column that is not a metric.
+    """
+
+    key: str
+    label: str
+    metric: str | None = None
+    note: str = ""
+    order: str = "asc"
+
+    @property
+    def info(self) -> MetricInfo | None:
+        """Returns the metric's registry entry, or None for a plain column."""
+        return None if self.metric is None else metric_info(self.metric)
+
+    @property
+    def best_first(self) -> str:
+        """Returns the order a header link sorts by first: the best values on top."""
+        info = self.info
+        return self.order if info is None else info.best_first
+
+    @property
+    def arrow(self) -> str:
+        """Returns the metric's direction arrow, or an empty string."""
+        info = self.info
+        return "" if info is None else info.arrow
+
+    @property
+    def description(self) -> str:
+        """Returns the metric's description, then the note (either may be empty)."""
+        info = self.info
+        parts = [info.description] if info is not None else []
+        return "; ".join(parts + ([self.note] if self.note else []))
+
+    @property
+    def direction(self) -> str:
+        """Returns ``higher is better``, ``lower is better``, or empty for a plain column."""
+        info = self.info
+        return "" if info is None else info.direction
+
+
+COLUMNS = (
+    Column("method", "method"),
+    Column("suite", "suite"),
+    Column(
+        "score",
+        "normalized score (IQM, 95% CI)",
+        "score_iqm",
+        "over every (family, seed) run of the entry, test split",
+    ),
+    Column(
+        "reachability",
+        "reachability",
+        "reachability",
+        "here of competence (score >= tau = 0.8), mean over families",
+    ),
+    Column(
+        "range",
+        "algorithmic range",
+        "algorithmic_range",
+        "shown as \u2014 where the runs carry no match statistics",
+    ),
+    Column(
+        "robustness",
+        "objective robustness",
+        "objective_robustness",
+        "mean over (family, shift, seed) on shifts that separate the base objective from a "
+        "proxy (\u2014 where no such shift was run)",
+    ),
+    Column("seeds", "seeds", note="the fewest base-optimizer seeds of any family", order="desc"),
+    Column("date", "date", order="desc"),
+)
+DEFAULT_SORT = "score"
+
+
+def column(key: str) -> Column:
+    """Returns the column with sort key ``key``."""
+    for c in COLUMNS:
+        if c.key == key:
+            return c
+    raise KeyError(f"unknown column {key!r} (known: {', '.join(c.key for c in COLUMNS)})")
