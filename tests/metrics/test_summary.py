@@ -51,6 +51,28 @@ def test_competence_reachability_from_the_curve(make):
     assert comp["p"] == pytest.approx(2 / 3) and comp["median_budget"] == pytest.approx(550)
     # R: b0 = 10, B = 1000: 100 -> 0.5, 1000 -> 0, never -> 0
     assert comp["R"] == pytest.approx(0.5 / 3)
+    # each seed's first competent budget, and the step curve read at every scored budget
+    assert comp["per_seed"] == [100, 1000, None]
+    assert comp["curve"]["budgets"] == [10, 100, 1000]
+    assert comp["curve"]["fraction"] == pytest.approx([0, 1 / 3, 2 / 3])
+
+
+def test_checkpoint_scores_are_recomputed_not_read(make):
+    # every checkpoint claims 0.95; the performance says 0.1, 0.5, 0.7 (ref 10, floor 0)
+    runs = [
+        make.run(seed=s, curve=[(10, 0.1), (100, 0.5), (1000, 0.7)], test=(7.0, 7.0))
+        for s in range(2)
+    ]
+    for r in runs:
+        r.curve = [c.model_copy(update={"score": 0.95}) for c in r.curve]
+    fam = summarize(make.results(*runs), n_resamples=50)["families"]["toy-v1"]
+    assert fam["curve"]["iqm"] == pytest.approx([0.1, 0.5, 0.7])
+    assert fam["curve"]["per_seed"][1] == {
+        "budgets": [10, 100, 1000],
+        "scores": pytest.approx([0.1, 0.5, 0.7]),
+    }
+    assert fam["reachability"]["competence"]["per_seed"] == [None, None]
+    assert (fam["score_reference"], fam["floor_reference"]) == ("best", "floor")
 
 
 def test_matches_are_decided_from_distances_and_eps(make):
@@ -64,9 +86,21 @@ def test_matches_are_decided_from_distances_and_eps(make):
     assert fam["matched"] == {"per_seed": ["best", None], "counts": {"best": 1}, "measured": 2}
     reach = fam["reachability"]["match"]["best"]
     assert reach["p"] == 0.5 and reach["median_budget"] == 100
+    assert reach["per_seed"] == [100, None]
+    assert reach["curve"] == {"budgets": [10, 100, 1000], "fraction": [0.0, 0.5, 0.5]}
     assert s["algorithmic_range"]["distinct"] == 1
     assert s["algorithmic_range"]["coverage"] == 0.5
     assert s["algorithmic_range"]["algorithms"] == ["toy-v1/best"]
+
+
+def test_a_seed_without_match_statistics_is_not_counted(make):
+    m = make.match_record([(10, {"best": 0.9, "floor": 0.7}), (100, {"best": 0.1, "floor": 2})])
+    runs = [make.run(seed=0, matches=m), make.run(seed=1)]
+    reach = summarize(make.results(*runs), n_resamples=50)["families"]["toy-v1"]["reachability"]
+    best = reach["match"]["best"]
+    assert (best["reached"], best["seeds"], best["per_seed"]) == (1, 1, [100, None])
+    assert best["curve"]["fraction"] == [0.0, 1.0, 1.0]
+    assert reach["competence"]["seeds"] == 2
 
 
 def test_matching_the_floor_is_no_algorithm(make):
