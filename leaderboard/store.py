@@ -11,7 +11,9 @@ installed). The schema is created and upgraded by the Alembic migrations shipped
 Entries are immutable: an accepted submission is stored with its canonical JSON
 (compressed) and the metrics recomputed from it; the same content again returns the
 stored entry, and a new method version is a new row beside the old ones. Only the
-derived metrics may be recomputed (:meth:`Store.rescore`), never the submitted numbers.
+derived metrics may be recomputed (:meth:`Store.rescore`), never the submitted numbers; an
+entry scored by older metric code is recomputed when its metrics are first read, so pages
+never meet a summary of an older shape.
 """
 
 from __future__ import annotations
@@ -349,9 +351,17 @@ class Store:
 
     def metrics(self, entry_id: int) -> dict[str, Any] | None:
         """Returns the recomputed metrics of an entry, or None when there is no such entry."""
+        from leaderboard.scoring import SCORING_VERSION
+
         with self.sessions() as s:
-            text = s.scalar(select(Entry.metrics_json).where(Entry.id == entry_id))
-        return None if text is None else json.loads(text)
+            row = s.execute(
+                select(Entry.metrics_json, Entry.scoring_version).where(Entry.id == entry_id)
+            ).first()
+        if row is None:
+            return None
+        if row.scoring_version != SCORING_VERSION:
+            return self._rescore_entry(entry_id)
+        return json.loads(row.metrics_json)
 
     def results_json(self, entry_id: int) -> str | None:
         """Returns the entry's results file as stored (canonical JSON), or None."""
@@ -414,26 +424,33 @@ class Store:
 
         The submitted numbers are never touched; returns the number of entries rescored.
         """
-        from leaderboard.scoring import SCORING_VERSION, entry_metrics, headline
-        from mesa_bench.results import parse_results
+        from leaderboard.scoring import SCORING_VERSION
 
         with self.sessions() as s:
             stale = list(
                 s.scalars(select(Entry.id).where(Entry.scoring_version != SCORING_VERSION))
             )
         for entry_id in stale:
-            summary = entry_metrics(parse_results(self.results_json(entry_id)))
-            h = headline(summary)
-            with self.sessions.begin() as s:
-                entry = s.get(Entry, entry_id)
-                for name in ("score_iqm", "score_low", "score_high", "reachability"):
-                    setattr(entry, name, getattr(h, name))
-                entry.algorithmic_range = h.algorithmic_range
-                entry.objective_robustness = h.objective_robustness
-                entry.metrics_json = json.dumps(summary, allow_nan=False)
-                entry.scoring_version = SCORING_VERSION
-                s.execute(_BUMP)
+            self._rescore_entry(entry_id)
         return len(stale)
+
+    def _rescore_entry(self, entry_id: int) -> dict[str, Any]:
+        """Recomputes and stores one entry's metrics from its results; returns them."""
+        from leaderboard.scoring import SCORING_VERSION, entry_metrics, headline
+        from mesa_bench.results import parse_results
+
+        summary = entry_metrics(parse_results(self.results_json(entry_id)))
+        h = headline(summary)
+        with self.sessions.begin() as s:
+            entry = s.get(Entry, entry_id)
+            for name in ("score_iqm", "score_low", "score_high", "reachability"):
+                setattr(entry, name, getattr(h, name))
+            entry.algorithmic_range = h.algorithmic_range
+            entry.objective_robustness = h.objective_robustness
+            entry.metrics_json = json.dumps(summary, allow_nan=False)
+            entry.scoring_version = SCORING_VERSION
+            s.execute(_BUMP)
+        return summary
 
     def generation(self) -> int:
         """Returns the write counter: any change to the entries makes it grow."""

@@ -82,3 +82,27 @@ def test_report_and_leaderboard_ignore_an_edited_checkpoint_score(
         assert a == (tmp_path / "report-edited" / name).read_bytes(), name
     for name in ("curves", "reachability"):
         assert figures.render(name, board_edited) == figures.render(name, board_true), name
+
+
+def test_an_entry_scored_by_older_code_is_rescored_when_read(tmp_path, results_factory):
+    from leaderboard.checks import check_submission
+    from leaderboard.scoring import SCORING_VERSION
+    from leaderboard.store import Store
+
+    store = Store(str(tmp_path / "board.sqlite"))
+    who = store.authenticate(store.add_submitter("alice"))
+    row, _ = store.submit(check_submission(results_factory().model_dump_json()), who)
+    current = store.metrics(row.id)
+    # as summary 2 stored it: no per-seed curves or first budgets
+    old = json.loads(json.dumps(current))
+    for fam in old["families"].values():
+        del fam["curve"]["per_seed"], fam["reachability"]["competence"]["per_seed"]
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "update entries set scoring_version='summary-2', metrics_json=?", (json.dumps(old),)
+        )
+    assert store.metrics(row.id) == current
+    with store.engine.connect() as conn:
+        version = conn.exec_driver_sql("select scoring_version from entries").scalar_one()
+    assert version == SCORING_VERSION and store.rescore() == 0
+    store.close()
