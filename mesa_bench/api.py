@@ -9,11 +9,19 @@ stay. ``docs/adding-a-method.md`` walks through a complete method written agains
 - methods: ``Method`` (``reset`` then ``act`` / ``predict`` / ``step``), ``TrialObs``,
   ``SequenceBatch``, ``OptState``, ``RLReference``;
 - training: ``MethodEntry`` (what the ``mesa_bench.methods`` entry point registers),
-  ``MethodConfig``, ``TrainContext``, ``Trained``, ``Evaluator`` and
-  ``Checkpointer`` (resumable training state).
+  ``MethodConfig``, ``TrainContext``, ``Trained``, ``Evaluator``;
+- checkpoints: ``Checkpointer`` (resumable training state in the run folder),
+  ``run_fingerprint`` (what a saved state must match), ``load_finished`` (the final state
+  of a finished run, for ``MethodEntry.load_trained``), ``final_checkpoint``.
 """
 
 from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.checkpoint import (
+    Checkpointer,
+    final_checkpoint,
+    load_finished,
+    run_fingerprint,
+)
 from mesa_bench.protocol.core import (
     SPLITS,
     FamilyConfig,
@@ -40,6 +48,7 @@ from mesa_bench.protocol.sequence import SequenceBatch, SequenceFamily
 
 __all__ = [
     "SPLITS",
+    "Checkpointer",
     "Evaluator",
     "FamilyConfig",
     "FamilySpec",
@@ -64,5 +73,8 @@ __all__ = [
     "TrainContext",
     "Trained",
     "TrialObs",
+    "final_checkpoint",
+    "load_finished",
+    "run_fingerprint",
     "sample_categorical",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +24,10 @@ from mesa_bench.evaluation.trials import (
 )
 from mesa_bench.metrics.score import split_normalized_score
 from mesa_bench.protocol.core import SplitOutcome, TaskFamily
-from mesa_bench.results import Checkpoint, RunRecord, SplitRecord
+from mesa_bench.results import Checkpoint, MatchPoint, RunRecord, SplitRecord
 
 N_CHECKPOINTS = 16
+_STATE_KEYS = {"curve", "due", "match_points", "match_disabled", "elapsed_s"}
 
 
 def checkpoint_budgets(budget: int, count: int = N_CHECKPOINTS, first: float = 1e-3) -> list[int]:
@@ -41,7 +43,9 @@ class Evaluator:
     """Scores a method at budget checkpoints and at the end on every split.
 
     Training loops call ``due(spent)`` cheaply each iteration and ``checkpoint`` when it
-    says so; ``finish`` evaluates every split and returns the run's record.
+    says so; ``finish`` evaluates every split and returns the run's record. A resumable
+    trainer saves ``state_dict()`` with its own state and hands it back to
+    ``load_state_dict`` on restart, so the curve goes on where it stopped.
     """
 
     family: TaskFamily
@@ -144,6 +148,43 @@ class Evaluator:
             matches={} if match is None else {MATCH_SPLIT: match},
             behavior={k: v for k, v in behavior.items() if v is not None},
         )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Returns what the evaluator has measured so far, in plain types (for ``torch.save``).
+
+        The learning curve, the checkpoint budgets still due, the match points (and why
+        matching stopped, if it did) and the wall time so far.
+        """
+        matcher = self._matcher
+        return {
+            "curve": [point.model_dump() for point in self.curve],
+            "due": list(self._budgets),
+            "match_points": [p.model_dump() for p in matcher.points] if matcher else [],
+            "match_disabled": matcher.disabled if matcher else None,
+            "elapsed_s": time.perf_counter() - self._start,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Puts back what ``state_dict`` returned: later checkpoints extend that curve and
+        wall times count the time before the restart.
+
+        Raises:
+            ValueError: ``state`` lacks a field or holds a budget past this run's budget.
+        """
+        missing = sorted(_STATE_KEYS - set(state))
+        if missing:
+            raise ValueError(f"evaluator state lacks {', '.join(missing)}")
+        due = [int(b) for b in state["due"]]
+        if any(b > self.budget for b in due):
+            raise ValueError(
+                f"evaluator state has checkpoints due past the budget {self.budget}: {due}"
+            )
+        self.curve = [Checkpoint(**point) for point in state["curve"]]
+        self._budgets = due
+        self._start = time.perf_counter() - float(state["elapsed_s"])
+        if self._matcher is not None:
+            self._matcher.points = [MatchPoint(**p) for p in state["match_points"]]
+            self._matcher.disabled = state["match_disabled"]
 
     def _split_record(self, split: str, make_method: MethodFactory, budget: int) -> SplitRecord:
         outcome = self._run(split, make_method, budget)

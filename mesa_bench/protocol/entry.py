@@ -3,7 +3,8 @@
 A registry entry under ``mesa_bench.methods`` is a ``MethodEntry`` subclass: it says which
 family kinds it applies to, carries its structured config, and ``train`` runs its base
 optimizer for a budget (reporting at the evaluator's checkpoints) and returns a factory
-of trained, stateful methods. References need no training.
+of trained, stateful methods; ``load_trained`` rebuilds that factory from the model a
+finished ``train`` left in its run folder, without training. References need no training.
 """
 
 from __future__ import annotations
@@ -87,6 +88,22 @@ class MethodEntry(ABC):
         Calls ``evaluator.checkpoint(spent, make_method)`` whenever ``evaluator.due(spent)``.
         """
 
+    def load_trained(self, family: TaskFamily, ctx: TrainContext) -> Trained:
+        """Returns the trained method saved in ``ctx.run_dir`` by a finished ``train`` run,
+        without training.
+
+        Entries that can reload their model override this (``load_finished`` in
+        ``mesa_bench.protocol.checkpoint`` reads what their trainer saved).
+
+        Raises:
+            ValueError: always here; an override raises it when the folder holds no
+                finished run of this method and config on ``family``.
+        """
+        raise ValueError(
+            f"method {self.name!r} cannot reload a trained model (its entry has no "
+            "load_trained); train it again with `mesa-bench train`"
+        )
+
     def describe(self) -> dict[str, Any]:
         """Returns a JSON-ready description for ``mesa-bench methods``."""
         return {"name": self.name, "kinds": list(self.kinds), "trainable": self.default_budget > 0}
@@ -105,5 +122,9 @@ class ReferenceMethod(MethodEntry):
     def train(
         self, family: TaskFamily, evaluator: Evaluator, budget: int, seed: int, ctx: TrainContext
     ) -> Trained:
+        return self.load_trained(family, ctx)
+
+    def load_trained(self, family: TaskFamily, ctx: TrainContext) -> Trained:
+        """Returns the reference itself: it has nothing to train or reload."""
         make_method = functools.partial(family.make_reference, self.reference)
         return Trained(make_method=make_method, spent=0)
