@@ -22,12 +22,12 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
 from baselines import meta_training as mt
-from mesa_bench.api import Method
+from baselines import torch_training as tt
+from mesa_bench.api import Method, MethodFactory, final_checkpoint
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 from mesa_bench.protocol.sequence import SequenceBatch, SequenceFamily, squared_error
@@ -164,7 +164,12 @@ class ICLPredictor(Method):
             return self.net(batch.xs.to(self.device), batch.ys.to(self.device))
 
     def parameter_count(self) -> int:
-        return mt.parameter_count(self.net)
+        return tt.parameter_count(self.net)
+
+    @classmethod
+    def factory(cls, name: str, net: ICLNet, device: torch.device) -> MethodFactory:
+        """Returns a factory of predictors, each with a frozen copy of ``net`` as it is then."""
+        return lambda rng: cls(name, tt.frozen_copy(net), device)
 
 
 def curriculum_points(cfg: ICLTransformerConfig, step: int, n: int) -> int:
@@ -210,8 +215,8 @@ class ICLTransformer(MethodEntry):
     ) -> Trained:
         cfg = self.config
         cfg.check()
-        device = mt.setup_torch(cfg, seed, self.name, ctx.device)
-        dim = family.sample_batch(mt.train_stream(seed, "probe", 0), 1, "train").xs.shape[-1]
+        device = tt.setup_torch(cfg, seed, self.name, ctx.device)
+        dim = mt.prompt_dim(family, seed)
         if cfg.curriculum_dims_start:
             if not family.supports_dims:
                 raise ValueError(
@@ -226,13 +231,12 @@ class ICLTransformer(MethodEntry):
         net = self.make_net(dim).to(device)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
         progress = mt.Progress()
-        path, print_ = ctx.run_dir / mt.STATE_FILE, mt.fingerprint(cfg, family, budget, seed)
-        parts = {"net": net, "optimizer": optimizer}
-        mt.load_progress(path, progress, parts, evaluator, print_)
+        parts = dict(progress=progress, net=net, optimizer=optimizer)
+        checkpoint = tt.checkpointer(cfg, family, budget, seed, ctx.run_dir)
+        tt.restore(checkpoint.load(evaluator), **parts)
         started, spent_at_start = time.perf_counter(), progress.spent
 
-        def make_method(rng: np.random.Generator) -> ICLPredictor:
-            return ICLPredictor(self.name, mt.frozen_copy(net), device)
+        make_method = ICLPredictor.factory(self.name, net, device)
 
         while progress.spent + cfg.batch <= budget:
             # --- sample ---
@@ -265,8 +269,18 @@ class ICLTransformer(MethodEntry):
             if evaluator.due(progress.spent):
                 evaluator.checkpoint(progress.spent, make_method)
             if mt.should_save(cfg, progress):
-                mt.save_progress(path, progress, parts, evaluator, print_)
+                checkpoint.save(tt.state_of(**parts), evaluator)
 
-        mt.final_checkpoint(evaluator, progress.spent, make_method)
-        mt.save_progress(path, progress, parts, evaluator, print_)
-        return Trained(make_method, progress.spent, mt.parameter_count(net))
+        final_checkpoint(evaluator, progress.spent, make_method)
+        checkpoint.save(tt.state_of(**parts), evaluator, finished=True)  # the final model
+        return Trained(make_method, progress.spent, tt.parameter_count(net))
+
+    def load_trained(self, family: SequenceFamily, ctx: TrainContext) -> Trained:
+        """Returns the model a finished ``train`` saved in ``ctx.run_dir``."""
+        parts = tt.final_parts(self.config, family, ctx.run_dir)
+        device = tt.prepare(self.config, ctx.device)
+        net = self.make_net(mt.prompt_dim(family))
+        net.load_state_dict(parts["net"])
+        net.to(device)
+        make_method = ICLPredictor.factory(self.name, net, device)
+        return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(net))

@@ -31,8 +31,9 @@ import torch
 from torch import nn
 
 from baselines import meta_training as mt
+from baselines import torch_training as tt
 from baselines.lstm_optimizer import preprocess
-from mesa_bench.api import Method
+from mesa_bench.api import Method, MethodFactory, final_checkpoint
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 from mesa_bench.protocol.optimization import OptimizationFamily, OptState
@@ -116,7 +117,13 @@ class TransformMethod(Method):
             return -self.step_size * self.transform(state.grad)
 
     def parameter_count(self) -> int:
-        return mt.parameter_count(self.transform)
+        return tt.parameter_count(self.transform)
+
+    @classmethod
+    def factory(cls, transform: CoordinateTransform, step: float) -> MethodFactory:
+        """Returns a factory of methods, each with a frozen copy of ``transform`` as it is
+        then."""
+        return lambda rng: cls(tt.frozen_copy(transform), step)
 
 
 class L2LLearnableOptimizer(MethodEntry):
@@ -144,18 +151,17 @@ class L2LLearnableOptimizer(MethodEntry):
 
         cfg = self.config
         cfg.check()
-        device = mt.setup_torch(cfg, seed, self.name, ctx.device)
+        device = tt.setup_torch(cfg, seed, self.name, ctx.device)
         transform = CoordinateTransform(cfg).to(device)
         optimizer = torch.optim.Adam(transform.parameters(), lr=cfg.lr)
         progress = mt.Progress()
-        path, print_ = ctx.run_dir / mt.STATE_FILE, mt.fingerprint(cfg, family, budget, seed)
-        parts = {"transform": transform, "optimizer": optimizer}
-        mt.load_progress(path, progress, parts, evaluator, print_)
+        parts = dict(progress=progress, transform=transform, optimizer=optimizer)
+        checkpoint = tt.checkpointer(cfg, family, budget, seed, ctx.run_dir)
+        tt.restore(checkpoint.load(evaluator), **parts)
         horizon = family.horizon("train")
         started, spent_at_start = time.perf_counter(), progress.spent
 
-        def make_method(rng: np.random.Generator) -> TransformMethod:
-            return TransformMethod(mt.frozen_copy(transform), cfg.step)
+        make_method = TransformMethod.factory(transform, cfg.step)
 
         while progress.spent + cfg.batch <= budget:
             # --- sample ---
@@ -201,8 +207,19 @@ class L2LLearnableOptimizer(MethodEntry):
                 }
                 ctx.log(metrics, progress.spent)
             if mt.should_save(cfg, progress):
-                mt.save_progress(path, progress, parts, evaluator, print_)
+                checkpoint.save(tt.state_of(**parts), evaluator)
 
-        mt.final_checkpoint(evaluator, progress.spent, make_method)
-        mt.save_progress(path, progress, parts, evaluator, print_)
-        return Trained(make_method, progress.spent, mt.parameter_count(transform))
+        final_checkpoint(evaluator, progress.spent, make_method)
+        checkpoint.save(tt.state_of(**parts), evaluator, finished=True)  # the final model
+        return Trained(make_method, progress.spent, tt.parameter_count(transform))
+
+    def load_trained(self, family: OptimizationFamily, ctx: TrainContext) -> Trained:
+        """Returns the update rule a finished ``train`` saved in ``ctx.run_dir``."""
+        cfg = self.config
+        parts = tt.final_parts(cfg, family, ctx.run_dir)
+        device = tt.prepare(cfg, ctx.device)
+        transform = CoordinateTransform(cfg)
+        transform.load_state_dict(parts["transform"])
+        transform.to(device)
+        make_method = TransformMethod.factory(transform, cfg.step)
+        return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(transform))

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from baselines import meta_training as mt
-from mesa_bench.api import Method
+from baselines import torch_training as tt
+from mesa_bench.api import Method, MethodFactory, final_checkpoint
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 from mesa_bench.protocol.optimization import OptimizationFamily, OptState
@@ -141,7 +142,12 @@ class LSTMOptimizerMethod(Method):
         return update
 
     def parameter_count(self) -> int:
-        return mt.parameter_count(self.net)
+        return tt.parameter_count(self.net)
+
+    @classmethod
+    def factory(cls, net: CoordinateLSTM, device: torch.device) -> MethodFactory:
+        """Returns a factory of methods, each with a frozen copy of ``net`` as it is then."""
+        return lambda rng: cls(tt.frozen_copy(net), device)
 
 
 class LSTMOptimizer(MethodEntry):
@@ -172,18 +178,17 @@ class LSTMOptimizer(MethodEntry):
     ) -> Trained:
         cfg = self.config
         cfg.check()
-        device = mt.setup_torch(cfg, seed, self.name, ctx.device)
+        device = tt.setup_torch(cfg, seed, self.name, ctx.device)
         net = CoordinateLSTM(cfg).to(device)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
         progress = mt.Progress()
-        path, print_ = ctx.run_dir / mt.STATE_FILE, mt.fingerprint(cfg, family, budget, seed)
-        parts = {"net": net, "optimizer": optimizer}
-        mt.load_progress(path, progress, parts, evaluator, print_)
+        parts = dict(progress=progress, net=net, optimizer=optimizer)
+        checkpoint = tt.checkpointer(cfg, family, budget, seed, ctx.run_dir)
+        tt.restore(checkpoint.load(evaluator), **parts)
         horizon = family.horizon("train")
         started, spent_at_start = time.perf_counter(), progress.spent
 
-        def make_method(rng: np.random.Generator) -> LSTMOptimizerMethod:
-            return LSTMOptimizerMethod(mt.frozen_copy(net), device)
+        make_method = LSTMOptimizerMethod.factory(net, device)
 
         while progress.spent + cfg.batch * min(cfg.unroll, horizon) <= budget:
             # --- sample ---
@@ -228,10 +233,20 @@ class LSTMOptimizer(MethodEntry):
                 }
                 ctx.log(metrics, progress.spent)
             if mt.should_save(cfg, progress):
-                mt.save_progress(path, progress, parts, evaluator, print_)
+                checkpoint.save(tt.state_of(**parts), evaluator)
             if self.on_trajectory is not None:
                 self.on_trajectory(progress.step)
 
-        mt.final_checkpoint(evaluator, progress.spent, make_method)
-        mt.save_progress(path, progress, parts, evaluator, print_)
-        return Trained(make_method, progress.spent, mt.parameter_count(net))
+        final_checkpoint(evaluator, progress.spent, make_method)
+        checkpoint.save(tt.state_of(**parts), evaluator, finished=True)  # the final model
+        return Trained(make_method, progress.spent, tt.parameter_count(net))
+
+    def load_trained(self, family: OptimizationFamily, ctx: TrainContext) -> Trained:
+        """Returns the optimizer a finished ``train`` saved in ``ctx.run_dir``."""
+        parts = tt.final_parts(self.config, family, ctx.run_dir)
+        device = tt.prepare(self.config, ctx.device)
+        net = CoordinateLSTM(self.config)
+        net.load_state_dict(parts["net"])
+        net.to(device)
+        make_method = LSTMOptimizerMethod.factory(net, device)
+        return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(net))

@@ -28,12 +28,12 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
 from baselines import meta_training as mt
-from mesa_bench.api import Method
+from baselines import torch_training as tt
+from mesa_bench.api import Method, MethodFactory, final_checkpoint
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 from mesa_bench.protocol.sequence import SequenceBatch, SequenceFamily, squared_error
@@ -172,7 +172,12 @@ class AdaptingPredictor(Method):
         return torch.cat(out)
 
     def parameter_count(self) -> int:
-        return mt.parameter_count(self.meta)
+        return tt.parameter_count(self.meta)
+
+    @classmethod
+    def factory(cls, name: str, meta, steps: int, device: torch.device) -> MethodFactory:
+        """Returns a factory of predictors, each with a copy of ``meta`` as it is then."""
+        return lambda rng: cls(name, copy.deepcopy(meta), steps, device)
 
 
 class MAML(MethodEntry):
@@ -187,6 +192,15 @@ class MAML(MethodEntry):
     l2l_class: ClassVar[str] = "MAML"  # the learn2learn.algorithms class
     config: MAMLConfig
 
+    def make_learner(self, dim: int):
+        """Returns the untrained learn2learn learner for prompts of input dimension ``dim``."""
+        import learn2learn as l2l
+
+        cfg = self.config
+        model = RegressionModel(dim, cfg.hidden, cfg.bias)
+        algorithm = getattr(l2l.algorithms, self.l2l_class)
+        return algorithm(model, lr=cfg.inner_lr, first_order=cfg.first_order)
+
     def train(
         self,
         family: SequenceFamily,
@@ -195,24 +209,18 @@ class MAML(MethodEntry):
         seed: int,
         ctx: TrainContext,
     ) -> Trained:
-        import learn2learn as l2l
-
         cfg = self.config
         cfg.check()
-        device = mt.setup_torch(cfg, seed, self.name, ctx.device)
-        dim = family.sample_batch(mt.train_stream(seed, "probe", 0), 1, "train").xs.shape[-1]
-        model = RegressionModel(dim, cfg.hidden, cfg.bias).to(device)
-        algorithm = getattr(l2l.algorithms, self.l2l_class)
-        meta = algorithm(model, lr=cfg.inner_lr, first_order=cfg.first_order)
+        device = tt.setup_torch(cfg, seed, self.name, ctx.device)
+        meta = self.make_learner(mt.prompt_dim(family, seed)).to(device)
         optimizer = torch.optim.Adam(meta.parameters(), lr=cfg.lr)
         progress = mt.Progress()
-        path, print_ = ctx.run_dir / mt.STATE_FILE, mt.fingerprint(cfg, family, budget, seed)
-        parts = {"meta": meta, "optimizer": optimizer}
-        mt.load_progress(path, progress, parts, evaluator, print_)
+        parts = dict(progress=progress, meta=meta, optimizer=optimizer)
+        checkpoint = tt.checkpointer(cfg, family, budget, seed, ctx.run_dir)
+        tt.restore(checkpoint.load(evaluator), **parts)
         started, spent_at_start = time.perf_counter(), progress.spent
 
-        def make_method(rng: np.random.Generator) -> AdaptingPredictor:
-            return AdaptingPredictor(self.name, copy.deepcopy(meta), cfg.inner_steps, device)
+        make_method = AdaptingPredictor.factory(self.name, meta, cfg.inner_steps, device)
 
         while progress.spent + cfg.batch <= budget:
             # --- sample ---
@@ -239,11 +247,22 @@ class MAML(MethodEntry):
             if evaluator.due(progress.spent):
                 evaluator.checkpoint(progress.spent, make_method)
             if mt.should_save(cfg, progress):
-                mt.save_progress(path, progress, parts, evaluator, print_)
+                checkpoint.save(tt.state_of(**parts), evaluator)
 
-        mt.final_checkpoint(evaluator, progress.spent, make_method)
-        mt.save_progress(path, progress, parts, evaluator, print_)
-        return Trained(make_method, progress.spent, mt.parameter_count(meta))
+        final_checkpoint(evaluator, progress.spent, make_method)
+        checkpoint.save(tt.state_of(**parts), evaluator, finished=True)  # the final model
+        return Trained(make_method, progress.spent, tt.parameter_count(meta))
+
+    def load_trained(self, family: SequenceFamily, ctx: TrainContext) -> Trained:
+        """Returns the learner a finished ``train`` saved in ``ctx.run_dir``."""
+        cfg = self.config
+        parts = tt.final_parts(cfg, family, ctx.run_dir)
+        device = tt.prepare(cfg, ctx.device)
+        meta = self.make_learner(mt.prompt_dim(family))
+        meta.load_state_dict(parts["meta"])
+        meta.to(device)
+        make_method = AdaptingPredictor.factory(self.name, meta, cfg.inner_steps, device)
+        return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(meta))
 
 
 class MetaSGD(MAML):

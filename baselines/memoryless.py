@@ -21,8 +21,16 @@ import torch
 from torch import nn
 
 from baselines import ppo
+from baselines import torch_training as tt
 from mesa_bench import seeding
-from mesa_bench.api import Method, RLFamily, TrialObs, sample_categorical
+from mesa_bench.api import (
+    Method,
+    MethodFactory,
+    RLFamily,
+    TrialObs,
+    final_checkpoint,
+    sample_categorical,
+)
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 
@@ -91,7 +99,12 @@ class MemorylessAgent(Method):
         return sample_categorical(self.rng, self.action_probs(obs))
 
     def parameter_count(self) -> int:
-        return ppo.parameter_count(self.net)
+        return tt.parameter_count(self.net)
+
+    @classmethod
+    def factory(cls, net: MemorylessNet, device: torch.device) -> MethodFactory:
+        """Returns a factory of agents, each with a frozen copy of ``net`` as it is then."""
+        return lambda rng: cls(tt.frozen_copy(net), rng, device)
 
 
 class Memoryless(MethodEntry):
@@ -115,20 +128,18 @@ class Memoryless(MethodEntry):
         cfg.check()
         if cfg.layers < 1:
             raise ValueError(f"method.layers must be at least 1, got {cfg.layers}")
-        device = ppo.resolve_device(ctx.device)
-        ppo.setup_torch(cfg, seed)
+        device = tt.setup_torch(cfg, seed, "ppo", ctx.device)
         env = ppo.make_train_env(family, cfg.num_envs, seed)
         space = env.single_observation_space
         net = MemorylessNet(space, int(env.single_action_space.n), cfg).to(device)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
         rng = seeding.generator(seeding.stream(seed, "ppo", "rng"))
         state = ppo.TrainState(0, 0, rng, ppo.ValueNorm(cfg.value_norm_decay))
-        path, stamp = ctx.run_dir / ppo.STATE_FILE, ppo.fingerprint(cfg, family, budget, seed)
-        ppo.load_state(path, state, net, optimizer, evaluator, stamp)
+        parts = dict(progress=state, net=net, optimizer=optimizer)
+        checkpoint = tt.checkpointer(cfg, family, budget, seed, ctx.run_dir)
+        tt.restore(checkpoint.load(evaluator), **parts)
         spent_at_start = state.spent
-
-        def make_method(rng: np.random.Generator) -> MemorylessAgent:
-            return MemorylessAgent(ppo.frozen_copy(net), rng, device)
+        make_method = MemorylessAgent.factory(net, device)
 
         while steps := ppo.rollout_steps(cfg, state.spent, budget):
             if state.iteration % cfg.save_every == 0:  # segment start: fresh, seeded trials
@@ -179,11 +190,22 @@ class Memoryless(MethodEntry):
             if evaluator.due(state.spent):
                 evaluator.checkpoint(state.spent, make_method)
             if state.iteration % cfg.save_every == 0:
-                ppo.save_state(path, state, net, optimizer, evaluator, stamp)
+                checkpoint.save(tt.state_of(**parts), evaluator)
             if self.on_iteration is not None:
                 self.on_iteration(state.iteration)
 
-        ppo.final_checkpoint(evaluator, state.spent, make_method)
-        ppo.save_state(path, state, net, optimizer, evaluator, stamp)
+        final_checkpoint(evaluator, state.spent, make_method)
+        checkpoint.save(tt.state_of(**parts), evaluator, finished=True)  # the final model
         env.close()
-        return Trained(make_method, state.spent, ppo.parameter_count(net))
+        return Trained(make_method, state.spent, tt.parameter_count(net))
+
+    def load_trained(self, family: RLFamily, ctx: TrainContext) -> Trained:
+        """Returns the policy a finished ``train`` saved in ``ctx.run_dir``."""
+        cfg = self.config
+        parts = tt.final_parts(cfg, family, ctx.run_dir)
+        device = tt.prepare(cfg, ctx.device)
+        net = MemorylessNet(*ppo.env_spaces(family), cfg)
+        net.load_state_dict(parts["net"])
+        net.to(device)
+        make_method = MemorylessAgent.factory(net, device)
+        return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(net))

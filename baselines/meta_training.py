@@ -1,10 +1,10 @@
-"""What the learning-to-learn baselines share: the config base, torch set-up, resuming.
+"""What the learning-to-learn baselines share: the config base, draws, the outer step.
 
 The trainers of ``lstm-optimizer``, ``l2l-learnable-optimizer``, ``maml``, ``meta-sgd``,
 ``icl-transformer`` and ``icl-lstm`` each read top to bottom in their own file; this module
-holds the pieces all of them call, so seeding, devices and resumable checkpoints exist
-once (the rl baselines' versions live in ``baselines.ppo``; the evaluator's save and
-restore are shared with them).
+holds the pieces all of them call, so seeding and the outer step exist once (torch
+set-up and the checkpoint file are ``baselines.torch_training``'s, shared with the rl
+baselines).
 
 Every draw of a training loop comes from a named stream of the run's seed, keyed by the
 outer step (``train_stream(seed, "batch", step)``), never from a generator that advances:
@@ -14,27 +14,17 @@ that was never killed, so it ends with the same numbers.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
-from baselines.ppo import evaluator_state, frozen_copy, resolve_device, restore_evaluator
 from mesa_bench import seeding
-from mesa_bench.api import TaskFamily
-from mesa_bench.evaluation.evaluator import Evaluator
-from mesa_bench.evaluation.trials import MethodFactory
+from mesa_bench.api import SequenceFamily
 from mesa_bench.protocol.entry import MethodConfig
 
-__all__ = ["frozen_copy", "resolve_device"]
-
-STATE_FILE = "meta_state.pt"
 LR_SCHEDULES = ("constant", "cosine")
 
 
@@ -56,6 +46,10 @@ class TrainConfig(MethodConfig):
             at the end).
         log_every: outer steps between ``train/...`` metrics sent to the tracker.
     """
+
+    # fields that do not change the numbers (every draw is keyed by the outer step, so
+    # saving and logging draw nothing): a saved run resumes under any value of them
+    runtime_fields: ClassVar[tuple[str, ...]] = ("torch_threads", "save_every", "log_every")
 
     lr: float = 1e-3
     lr_schedule: str = "constant"
@@ -80,22 +74,15 @@ class TrainConfig(MethodConfig):
             raise ValueError("method.grad_clip and save_every must be >= 0, log_every >= 1")
 
 
-def setup_torch(cfg: TrainConfig, seed: int, name: str, device: str) -> torch.device:
-    """Applies the thread setting, seeds torch from ``seed`` and returns the device."""
-    if cfg.torch_threads > 0:
-        torch.set_num_threads(cfg.torch_threads)
-    seeding.seed_torch(seeding.int_seed(seeding.stream(seed, name, "torch")))
-    return resolve_device(device)
-
-
 def train_stream(seed: int, use: str, step: int) -> np.random.SeedSequence:
     """Returns the seed sequence of training draw ``use`` at outer step ``step``."""
     return seeding.stream(seed, "train", use, str(step))
 
 
-def parameter_count(*models: nn.Module) -> int:
-    """Returns the number of trained parameters of ``models``."""
-    return sum(p.numel() for m in models for p in m.parameters())
+def prompt_dim(family: SequenceFamily, seed: int = 0) -> int:
+    """Returns the input dimension d of ``family``'s train prompts (the same for every
+    seed; a trainer probes with its own)."""
+    return int(family.sample_batch(train_stream(seed, "probe", 0), 1, "train").xs.shape[-1])
 
 
 def clip_and_step(
@@ -120,12 +107,6 @@ def clip_and_step(
     return float(norm)
 
 
-def final_checkpoint(evaluator: Evaluator, spent: int, make_method: MethodFactory) -> None:
-    """Scores the final model unless the curve already ends at ``spent``."""
-    if spent > 0 and (not evaluator.curve or evaluator.curve[-1].budget < spent):
-        evaluator.checkpoint(spent, make_method)
-
-
 # --- resume ---
 
 
@@ -136,67 +117,13 @@ class Progress:
     step: int = 0
     spent: int = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        """Returns the counters."""
+        return {"step": self.step, "spent": self.spent}
 
-def fingerprint(cfg: MethodConfig, family: TaskFamily, budget: int, seed: int) -> dict[str, Any]:
-    """Returns what must match for a saved state to be resumed."""
-    skip = {"torch_threads", "save_every", "log_every"}  # how it runs, not what it learns
-    return {
-        "method": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in skip},
-        "family": family.spec.id,
-        "family_config": dataclasses.asdict(family.config),
-        "budget": budget,
-        "seed": seed,
-    }
-
-
-def save_progress(
-    path: Path,
-    progress: Progress,
-    parts: dict[str, Any],
-    evaluator: Evaluator,
-    print_: dict[str, Any],
-) -> None:
-    """Writes progress, the ``state_dict`` of every part and the evaluator atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "fingerprint": print_,
-        "step": progress.step,
-        "spent": progress.spent,
-        "parts": {name: part.state_dict() for name, part in parts.items()},
-        "torch_rng": torch.get_rng_state(),
-        "evaluator": evaluator_state(evaluator),
-    }
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def load_progress(
-    path: Path,
-    progress: Progress,
-    parts: dict[str, Any],
-    evaluator: Evaluator,
-    print_: dict[str, Any],
-) -> bool:
-    """Restores what ``save_progress`` wrote, if ``path`` exists; returns whether it did.
-
-    Raises ValueError when the saved run had another config, family, budget or seed.
-    """
-    if not path.exists():
-        return False
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload["fingerprint"] != print_:
-        diff = sorted(k for k in print_ if payload["fingerprint"].get(k) != print_[k])
-        raise ValueError(
-            f"{path} was saved by a run with another {', '.join(diff)}; delete it to start "
-            "afresh or choose another out="
-        )
-    progress.step, progress.spent = payload["step"], payload["spent"]
-    for name, part in parts.items():
-        part.load_state_dict(payload["parts"][name])
-    torch.set_rng_state(payload["torch_rng"])
-    restore_evaluator(evaluator, payload["evaluator"], progress.spent)
-    return True
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Puts back what ``state_dict`` returned."""
+        self.step, self.spent = state["step"], state["spent"]
 
 
 def should_save(cfg: TrainConfig, progress: Progress) -> bool:

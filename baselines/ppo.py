@@ -2,7 +2,8 @@
 
 Each baseline's training loop lives in its own file (``rl2.py``, ``memoryless.py``) and
 reads top to bottom; this module holds the pieces both loops call, so the env set-up,
-seeding, loss, evaluation hand-off and resumable checkpoints exist once.
+seeding, loss and trainer state exist once (torch set-up and the checkpoint file are
+``baselines.torch_training``'s, shared with the learning-to-learn trainers).
 
 Training tasks come from the run's seed: the train env samples its own tasks (a new one in
 a sub-env whenever its trial ends) from a generator that is re-seeded from the run's seed
@@ -13,14 +14,11 @@ what the uninterrupted run did from there.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -30,14 +28,9 @@ from torch.nn import functional as F
 
 from mesa_bench import seeding
 from mesa_bench.api import RLFamily, TrialObs, sample_categorical
-from mesa_bench.devices import resolve_device as resolve_device  # baselines call ppo's
-from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import MethodConfig
 from mesa_bench.protocol.envs import TaskVectorEnv
 from mesa_bench.protocol.rl import initial_trial_obs
-from mesa_bench.results import Checkpoint, MatchPoint
-
-STATE_FILE = "ppo_state.pt"
 
 
 @dataclass
@@ -65,8 +58,13 @@ class PPOConfig(MethodConfig):
         grid_pool: grids are max-pooled to ``grid_pool`` x ``grid_pool`` before the dense
             layer; 0 uses the train grid's own size (so other sizes are resampled to it).
         save_every: iterations per segment; the trainer's state is saved at segment ends.
+            It changes the numbers (each segment starts fresh trials), so a saved run
+            resumes only under the same value.
         torch_threads: ``torch.set_num_threads`` value; 0 leaves torch's default.
     """
+
+    # fields that do not change the numbers: a saved run resumes under any value of them
+    runtime_fields: ClassVar[tuple[str, ...]] = ("torch_threads",)
 
     num_envs: int = 256
     rollout_steps: int = 100
@@ -103,27 +101,6 @@ class PPOConfig(MethodConfig):
                 raise ValueError(f"method.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.lr <= 0 or self.clip <= 0:
             raise ValueError(f"method.lr and method.clip must be positive ({self.lr}, {self.clip})")
-
-
-def frozen_copy(net: nn.Module) -> nn.Module:
-    """Returns an eval-mode deep copy of ``net`` for evaluation while training goes on.
-
-    A deep copy leaves a recurrent layer's weights in separate blocks, which cuDNN then
-    compacts at every call (and warns about); ``flatten_parameters`` makes them one block
-    again. On the CPU it does nothing.
-    """
-    frozen = copy.deepcopy(net).eval()
-    for module in frozen.modules():
-        if isinstance(module, nn.RNNBase):
-            module.flatten_parameters()
-    return frozen
-
-
-def setup_torch(cfg: PPOConfig, seed: int) -> None:
-    """Applies the thread setting and seeds torch (model initialisation) from ``seed``."""
-    if cfg.torch_threads > 0:
-        torch.set_num_threads(cfg.torch_threads)
-    seeding.seed_torch(seeding.int_seed(seeding.stream(seed, "ppo", "torch")))
 
 
 # --- train env ---
@@ -164,6 +141,16 @@ def make_train_env(family: RLFamily, num_envs: int, seed: int) -> TaskVectorEnv:
         )
     env.sampler = TrainTasks(family)  # self-sampling mode (see TaskVectorEnv)
     return env
+
+
+def env_spaces(family: RLFamily) -> tuple[spaces.Space, int]:
+    """Returns the train env's single observation space and number of actions: what a
+    policy network's shapes are built from (``load_trained`` rebuilds one from them)."""
+    env = make_train_env(family, 1, seed=0)
+    try:
+        return env.single_observation_space, int(env.single_action_space.n)
+    finally:
+        env.close()
 
 
 def reset_segment(env: TaskVectorEnv, seed: int, segment: int) -> TrialObs:
@@ -264,11 +251,6 @@ def layer_init(layer: nn.Linear, std: float) -> nn.Linear:
     nn.init.orthogonal_(layer.weight, std)
     nn.init.zeros_(layer.bias)
     return layer
-
-
-def parameter_count(model: nn.Module) -> int:
-    """Returns the number of trained parameters of ``model``."""
-    return sum(p.numel() for p in model.parameters())
 
 
 # --- rollout ---
@@ -458,7 +440,7 @@ def minibatch_indices(rng: np.random.Generator, n: int, parts: int) -> list[np.n
     return np.array_split(rng.permutation(n), parts)
 
 
-# --- evaluate and resume ---
+# --- evaluate ---
 
 
 def rollout_steps(cfg: PPOConfig, spent: int, budget: int) -> int:
@@ -467,12 +449,6 @@ def rollout_steps(cfg: PPOConfig, spent: int, budget: int) -> int:
     The last iteration is shortened so that ``spent`` never passes ``budget``.
     """
     return min(cfg.rollout_steps, max(budget - spent, 0) // cfg.num_envs)
-
-
-def final_checkpoint(evaluator: Evaluator, spent: int, make_method) -> None:
-    """Scores the final model unless the curve already ends at ``spent``."""
-    if spent > 0 and (not evaluator.curve or evaluator.curve[-1].budget < spent):
-        evaluator.checkpoint(spent, make_method)
 
 
 @dataclass
@@ -492,6 +468,21 @@ class TrainState:
     value_norm: ValueNorm
     started: float = dataclasses.field(default_factory=time.perf_counter)
 
+    def state_dict(self) -> dict[str, Any]:
+        """Returns the counters, the generator state and the return statistics."""
+        return {
+            "iteration": self.iteration,
+            "spent": self.spent,
+            "rng": self.rng.bit_generator.state,
+            "value_norm": self.value_norm.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Puts back what ``state_dict`` returned."""
+        self.iteration, self.spent = state["iteration"], state["spent"]
+        self.rng.bit_generator.state = state["rng"]
+        self.value_norm.load_state_dict(state["value_norm"])
+
     def steps_per_second(self, spent_before: int) -> float:
         """Returns env steps per second since ``started``, counting from ``spent_before``."""
         return (self.spent - spent_before) / max(time.perf_counter() - self.started, 1e-9)
@@ -508,100 +499,6 @@ def train_metrics(
     if perf is not None:
         out["train/trial_performance"] = perf
     return out
-
-
-def fingerprint(cfg: PPOConfig, family: RLFamily, budget: int, seed: int) -> dict[str, Any]:
-    """Returns what must match for a saved state to be resumed (config, family, budget)."""
-    return {
-        "method": dataclasses.asdict(cfg),
-        "family": family.spec.id,
-        "family_config": dataclasses.asdict(family.config),
-        "budget": budget,
-        "seed": seed,
-    }
-
-
-def save_state(
-    path: Path,
-    state: TrainState,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    evaluator: Evaluator,
-    stamp: dict[str, Any],
-) -> None:
-    """Writes the trainer's state to ``path`` atomically (a kill never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "fingerprint": stamp,
-        "iteration": state.iteration,
-        "spent": state.spent,
-        "rng": state.rng.bit_generator.state,
-        "value_norm": state.value_norm.state_dict(),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "evaluator": evaluator_state(evaluator),
-    }
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def load_state(
-    path: Path,
-    state: TrainState,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    evaluator: Evaluator,
-    stamp: dict[str, Any],
-) -> bool:
-    """Restores a state saved by ``save_state`` if ``path`` exists; returns whether it did.
-
-    Raises ValueError when the saved run had another config, family, budget or seed.
-    """
-    if not path.exists():
-        return False
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload["fingerprint"] != stamp:
-        diff = sorted(k for k in stamp if payload["fingerprint"].get(k) != stamp[k])
-        raise ValueError(
-            f"{path} was saved by a run with another {', '.join(diff)}; delete it to start "
-            "afresh or choose another out="
-        )
-    state.iteration, state.spent = payload["iteration"], payload["spent"]
-    state.rng.bit_generator.state = payload["rng"]
-    state.value_norm.load_state_dict(payload["value_norm"])
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    torch.set_rng_state(payload["torch_rng"])
-    restore_evaluator(evaluator, payload["evaluator"], state.spent)
-    return True
-
-
-def evaluator_state(evaluator: Evaluator) -> dict[str, Any]:
-    """Returns what the evaluator has measured so far: curve, match points, elapsed time."""
-    matcher = evaluator._matcher
-    return {
-        "curve": [point.model_dump() for point in evaluator.curve],
-        "match_points": [p.model_dump() for p in matcher.points] if matcher else [],
-        "match_disabled": matcher.disabled if matcher else None,
-        "elapsed_s": time.perf_counter() - evaluator._start,
-    }
-
-
-def restore_evaluator(evaluator: Evaluator, saved: dict[str, Any], spent: int) -> None:
-    """Puts back what ``evaluator_state`` saved, as it stood at budget ``spent``.
-
-    The Evaluator has no public save/restore yet, so this sets its private schedule,
-    matcher and clock directly: checkpoints up to ``spent`` are done, and wall time
-    counts the time before the restart.
-    """
-    evaluator.curve = [Checkpoint(**point) for point in saved["curve"]]
-    evaluator._budgets = [b for b in evaluator._budgets if b > spent]
-    evaluator._start = time.perf_counter() - saved["elapsed_s"]
-    if evaluator._matcher is not None:
-        evaluator._matcher.points = [MatchPoint(**p) for p in saved["match_points"]]
-        evaluator._matcher.disabled = saved["match_disabled"]
 
 
 IterationHook = Callable[[int], None]

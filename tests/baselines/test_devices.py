@@ -10,6 +10,7 @@ import torch
 from gymnasium import spaces
 
 from baselines import ppo
+from baselines import torch_training as tt
 from baselines.icl_lstm import ICLLSTM, ICLLSTMConfig
 from baselines.rl2 import RL2, RL2Config, RL2Net
 from mesa_bench.api import TrialObs
@@ -43,7 +44,7 @@ def small_net(device: str) -> RL2Net:
 
 def test_frozen_copy_is_in_eval_mode_and_does_not_follow_the_training_net():
     net = small_net("cpu")
-    frozen = ppo.frozen_copy(net)
+    frozen = tt.frozen_copy(net)
     x, h = inputs(4, torch.device("cpu")), net.initial_state(4, torch.device("cpu"))
     before = frozen.step(x, h)[0]
     assert torch.equal(before, net.step(x, h)[0]) and not frozen.training and net.training
@@ -62,8 +63,8 @@ def test_frozen_copies_of_recurrent_nets_run_on_cuda_without_compaction():
     lstm = ICLLSTM("icl-lstm", ICLLSTMConfig(name="icl-lstm", width=8)).make_net(2).to(device)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ppo.frozen_copy(rl2).step(inputs(4, device), rl2.initial_state(4, device))
-        ppo.frozen_copy(lstm)(torch.zeros(3, 5, 2, device=device), torch.zeros(3, 5, device=device))
+        tt.frozen_copy(rl2).step(inputs(4, device), rl2.initial_state(4, device))
+        tt.frozen_copy(lstm)(torch.zeros(3, 5, 2, device=device), torch.zeros(3, 5, device=device))
 
 
 def train_rl2(run_dir, device: str, budget: int, hook=None):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baselines import meta_training as mt
 from baselines.icl_lstm import ICLLSTM, ICLLSTMConfig
 from baselines.icl_transformer import (
     ICLPredictor,
@@ -19,6 +18,7 @@ from baselines.icl_transformer import (
 )
 from benchmarks.icl_regression.config import ICLRegressionConfig
 from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.checkpoint import CHECKPOINT_FILE
 from mesa_bench.protocol.entry import TrainContext
 from mesa_bench.protocol.sequence import check_causal
 from mesa_bench.registry import FAMILIES
@@ -145,7 +145,7 @@ def test_tiny_run_writes_a_valid_record(name, run_config):
     assert record.family == fam.spec.id and record.budget == 64
     assert set(record.splits) == {"test", "long-context"}
     assert record.curve[-1].budget == 64 and record.parameter_count > 0
-    assert (jobs.run_dir(cfg, fam) / mt.STATE_FILE).exists()
+    assert (jobs.run_dir(cfg) / CHECKPOINT_FILE).exists()
 
 
 @pytest.mark.parametrize("name", NAMES)

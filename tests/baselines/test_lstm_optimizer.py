@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from baselines import meta_training as mt
+from baselines import torch_training as tt
 from baselines.lstm_optimizer import (
     CoordinateLSTM,
     LSTMOptimizer,
@@ -17,6 +18,7 @@ from baselines.lstm_optimizer import (
     preprocess,
 )
 from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.checkpoint import CHECKPOINT_FILE
 from mesa_bench.protocol.entry import TrainContext
 from mesa_bench.protocol.optimization import OptState
 from mesa_bench.registry import FAMILIES
@@ -80,7 +82,7 @@ def test_the_rule_is_coordinatewise_and_its_memory_resets_per_trial():
 def test_parameter_count_is_the_papers_two_layer_lstm():
     net = CoordinateLSTM(tiny())
     # layer 1: 4 gates x 20 x (2 + 20) + 2 biases x 80; layer 2: 4 x 20 x 40 + 160; out: 21
-    assert mt.parameter_count(net) == 1920 + 3360 + 21
+    assert tt.parameter_count(net) == 1920 + 3360 + 21
 
 
 def test_tiny_run_writes_a_valid_record(run_config):
@@ -93,7 +95,7 @@ def test_tiny_run_writes_a_valid_record(run_config):
     assert record.family == fam.spec.id and record.budget == 3200
     assert set(record.splits) == {"test", "long-horizon"}
     assert record.curve[-1].budget == 3200 and record.parameter_count == 5301
-    assert (jobs.run_dir(cfg, fam) / mt.STATE_FILE).exists()
+    assert (jobs.run_dir(cfg) / CHECKPOINT_FILE).exists()
 
 
 def test_same_seed_gives_the_same_numbers(tmp_path):

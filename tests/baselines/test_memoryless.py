@@ -8,10 +8,10 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from baselines import ppo
 from baselines.memoryless import Memoryless, MemorylessAgent, MemorylessConfig, MemorylessNet
 from mesa_bench.api import TrialObs
 from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.checkpoint import CHECKPOINT_FILE
 from mesa_bench.protocol.entry import TrainContext
 from mesa_bench.registry import FAMILIES
 from mesa_bench.results import read_results
@@ -95,7 +95,7 @@ def test_tiny_run_on_every_rl_family_writes_a_valid_record(family, run_config):
     assert set(record.splits) == set(fam.spec.splits[1:])
     assert [c.budget for c in record.curve][-1] == 384
     assert record.parameter_count > 0
-    assert (jobs.run_dir(cfg, fam) / ppo.STATE_FILE).exists()
+    assert (jobs.run_dir(cfg) / CHECKPOINT_FILE).exists()
 
 
 def test_same_seed_gives_the_same_numbers(tmp_path):

@@ -16,7 +16,9 @@ from benchmarks.tabular_mdp import TabularMDP
 from benchmarks.tabular_mdp.config import TabularMDPConfig
 from benchmarks.tabular_mdp.env import MDPVectorEnv
 from mesa_bench.api import TrialObs
+from mesa_bench.devices import resolve_device
 from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.checkpoint import CHECKPOINT_FILE
 from mesa_bench.protocol.entry import TrainContext
 from mesa_bench.registry import FAMILIES
 from mesa_bench.results import read_results
@@ -213,7 +215,7 @@ def test_bad_config_and_device_name_the_field():
     with pytest.raises(ValueError, match="method.minibatches"):
         RL2Config(num_envs=2, minibatches=4).check()
     with pytest.raises(ValueError, match="device must be"):
-        ppo.resolve_device("tpu")
+        resolve_device("tpu")
 
 
 # --- training ---
@@ -230,7 +232,7 @@ def test_tiny_run_on_every_rl_family_writes_a_valid_record(family, run_config, t
     assert set(record.splits) == set(fam.spec.splits[1:])
     assert [c.budget for c in record.curve][-1] == 384
     assert record.parameter_count > 0
-    assert (jobs.run_dir(cfg, fam) / ppo.STATE_FILE).exists()
+    assert (jobs.run_dir(cfg) / CHECKPOINT_FILE).exists()
 
 
 def test_same_seed_gives_the_same_numbers(tmp_path):
@@ -241,18 +243,22 @@ def test_same_seed_gives_the_same_numbers(tmp_path):
     assert a.splits["test"].performance != c.splits["test"].performance
 
 
+class Killed(Exception):
+    pass
+
+
+def kill_at_3(iteration: int) -> None:
+    if iteration == 3:
+        raise Killed
+
+
 def test_a_killed_run_resumes_to_the_uninterrupted_numbers(tmp_path):
-    class Killed(Exception):
-        pass
-
-    def kill_at_3(iteration: int) -> None:
-        if iteration == 3:
-            raise Killed
-
     budget = 8 * 16 * 5  # 5 iterations, saved after 2 and 4
     uninterrupted = train(tmp_path / "whole", tiny(), budget)
     with pytest.raises(Killed):
         train(tmp_path / "killed", tiny(), budget, hook=kill_at_3)
+    with pytest.raises(ValueError, match="stopped before its budget"):  # no final model yet
+        RL2("rl2", tiny()).load_trained(FAMILIES.get("bandit")(), TrainContext(tmp_path / "killed"))
     done = []
     resumed = train(tmp_path / "killed", tiny(), budget, hook=done.append)
     assert done == [3, 4, 5]  # it went on from the state saved after iteration 2
@@ -260,10 +266,22 @@ def test_a_killed_run_resumes_to_the_uninterrupted_numbers(tmp_path):
     assert len(resumed.curve) > 2  # checkpoints from before and after the restart
 
 
+def test_a_run_saved_on_one_thread_resumes_on_two(tmp_path):
+    # the thread count changes how fast a run goes, not what it computes
+    budget = 8 * 16 * 5
+    with pytest.raises(Killed):
+        train(tmp_path, tiny(torch_threads=1), budget, hook=kill_at_3)
+    done = []
+    record = train(tmp_path, tiny(torch_threads=2), budget, hook=done.append)
+    assert done == [3, 4, 5] and record.budget == budget
+
+
 def test_a_saved_run_with_another_config_is_refused(tmp_path):
     train(tmp_path, tiny(), 256)
-    with pytest.raises(ValueError, match="another method"):
+    with pytest.raises(ValueError, match=r"another method\.lr \(method\.lr: 0\.001 saved"):
         train(tmp_path, dataclasses.replace(tiny(), lr=3e-4), 256)
+    with pytest.raises(ValueError, match=r"another budget, seed"):
+        train(tmp_path, tiny(), 384, seed=1)
 
 
 def test_learns_across_the_episodes_of_a_trial(tmp_path):
