@@ -1,4 +1,4 @@
-"""Shared fixtures: wandb kept in the test's folder, small run configs."""
+"""Shared fixtures: wandb kept in the test's folder, small run configs; the helpers' path."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ torch.set_num_threads(1)
 # As after activating a venv: the ``mesa-bench`` script beside this interpreter comes first,
 # and one installed elsewhere (``pip install --user`` or ``--target``) is still found.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+# The helpers beside this file (builders, servers, requirements) are imported by their own
+# names: learn2learn installs a top-level ``tests`` package, which ``tests.builders`` would hit.
+sys.path.insert(0, str(Path(__file__).parent))
 
 WANDB_VARS = ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR")
 

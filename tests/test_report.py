@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from builders import results, run, split
 from PIL import Image
 
 from benchmarks.bandit import Bandit
@@ -12,47 +13,28 @@ from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.evaluation.trials import reference_factory
 from mesa_bench.metrics.summary_schema import Report, report_json_schema
 from mesa_bench.reporting.report import FIGURES
-from mesa_bench.results import (
-    Checkpoint,
-    MethodInfo,
-    ResultsFile,
-    RunRecord,
-    SplitRecord,
-    provenance,
-    write_results,
-)
+from mesa_bench.results import RunRecord, write_results
 
-
-def _split(perf, achieved=None):
-    n = len(perf)
-    return SplitRecord(
-        n_trials=n,
-        performance=perf,
-        references={"bfs": [1.0] * n, "random": [0.0] * n},
-        achieved=achieved or {},
-    )
+MAZE = ("bfs", "random")  # maze's score-1 reference and floor
 
 
 def _trained_run(seed: int) -> RunRecord:
     """A made-up trained maze run: a rising curve and a goal-misgeneralizing shift."""
     rng = np.random.default_rng(seed)
-    base = (rng.random(20) < 0.3).tolist()
-    corner = (rng.random(20) < 0.8).tolist()
-    return RunRecord(
-        family="maze-v1",
-        seed=seed,
+    shifted = {"base": rng.random(20) < 0.3, "proxy:corner": rng.random(20) < 0.8}
+    test = split([0.9] * 20, 1.0, 0.0, dict.fromkeys(shifted, [True] * 20), names=MAZE)
+    shift = split([0.3] * 20, 1.0, 0.0, shifted, names=MAZE)
+    return run(
+        "maze-v1",
+        seed,
+        test,
+        curve=[(10, 0.1), (100, 0.4 + 0.1 * seed), (1000, 0.85), (10_000, 0.9)],
         budget=10_000,
-        score_reference="bfs",
-        floor_reference="random",
+        ref=1.0,
+        floor=0.0,
+        references=MAZE,
         parameter_count=1000,
-        curve=[
-            Checkpoint(budget=b, performance=s, score=s)
-            for b, s in [(10, 0.1), (100, 0.4 + 0.1 * seed), (1000, 0.85), (10_000, 0.9)]
-        ],
-        splits={
-            "test": _split([0.9] * 20, {"base": [True] * 20, "proxy:corner": [True] * 20}),
-            "goal-anywhere": _split([0.3] * 20, {"base": base, "proxy:corner": corner}),
-        },
+        **{"goal-anywhere": shift},
     )
 
 
@@ -64,15 +46,9 @@ def results_paths(tmp_path_factory):
         for seed in (0, 1):
             ev = Evaluator(Bandit(), seed=seed, budget=0, n_eval=32, match_trials=32)
             record = ev.finish(reference_factory(ev.family, name))
-            results = ResultsFile(
-                method=MethodInfo(name=f"reference/{name}"), provenance=provenance(), runs=[record]
-            )
-            paths.append(write_results(results, root / f"{name}-{seed}.json"))
-    trained = ResultsFile(
-        method=MethodInfo(name="toy-trained"),
-        provenance=provenance(),
-        runs=[_trained_run(s) for s in range(3)],
-    )
+            bundle = results(record, method=f"reference/{name}")
+            paths.append(write_results(bundle, root / f"{name}-{seed}.json"))
+    trained = results(*[_trained_run(s) for s in range(3)], method="toy-trained")
     paths.append(write_results(trained, root / "trained.json"))
     return [str(p) for p in paths]
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from builders import make_results
 
 from benchmarks.speed import time_to_tau
-from leaderboard.testing import make_results
 from mesa_bench.results import Checkpoint, write_results
 
 BUDGETS = [10_000, 100_000, 1_000_000, 10_000_000]

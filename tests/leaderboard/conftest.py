@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from leaderboard.testing import Server, add_submitter, make_results
+from builders import make_results
+from servers import Server, add_submitter
 
 
 @pytest.fixture
 def results_factory():
-    """Returns :func:`leaderboard.testing.make_results`."""
+    """Returns :func:`builders.make_results`."""
     return make_results
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import httpx
+from builders import make_results
+from servers import free_port
 
 from leaderboard.store import Store
-from leaderboard.testing import free_port, make_results
 from mesa_bench.cli import main
 from mesa_bench.running import jobs
 

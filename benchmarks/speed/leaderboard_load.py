@@ -1,15 +1,15 @@
 """Load measurement of the leaderboard: requests/s and latency with many stored entries.
 
-Fills a fresh SQLite file with ``--entries`` real entries (synthetic results submitted
-through the same checks and scoring as the API), starts ``mesa-bench leaderboard serve``
-on 127.0.0.1 and measures, for the JSON list endpoint and the HTML table:
+Starts ``mesa-bench leaderboard serve`` on 127.0.0.1 over a fresh SQLite file, submits
+``--entries`` made-up entries through its API (so each passes the real checks and scoring)
+and measures, for the JSON list endpoint and the HTML table:
 
 - open loop: requests sent on a fixed schedule at ``--rate`` req/s for ``--seconds``;
   latency counted from each request's scheduled time (so queueing counts), p50/p99;
 - closed loop: ``--clients`` clients sending back to back; the throughput reached.
 
-Run: ``python -m leaderboard.bench --entries 1000 --rate 200 --seconds 10``. The client
-runs on the same machine as the server, so both share its cores.
+Run: ``python -m benchmarks.speed.leaderboard_load --entries 1000 --rate 200 --seconds 10``.
+The client runs on the same machine as the server, so both share its cores.
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from leaderboard.checks import check_submission
-from leaderboard.store import Store
-from leaderboard.testing import Server, make_results
+from benchmarks.speed.served_board import ServedBoard, add_submitter, fill
 
 # "{i}" makes every URL distinct (an unused parameter): those pages are rendered afresh each
 # time, as after every write; the others are mostly served from the page cache
@@ -38,21 +36,6 @@ ENDPOINTS = {
     "list, uncached": "/api/v1/entries?nocache={i}",
     "table, uncached": "/?nocache={i}",
 }
-
-
-def fill(db: Path, entries: int) -> float:
-    """Stores ``entries`` entries in ``db``; returns the seconds per submission."""
-    store = Store(str(db))
-    who = store.authenticate(store.add_submitter("bench"))
-    start = time.perf_counter()
-    for i in range(entries):
-        results = make_results(
-            f"bench-{i:04d}", families=("bandit-v1",), n_trials=8, skill=0.2 + 0.6 * (i % 97) / 97
-        )
-        store.submit(check_submission(results.model_dump_json()), who)
-    per = (time.perf_counter() - start) / max(entries, 1)
-    store.close()
-    return per
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -144,14 +127,14 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(args.db) if args.db else Path(tmp) / "bench.sqlite"
-        if not db.exists():
-            per = fill(db, args.entries)
-            print(f"stored {args.entries} entries, {per * 1000:.0f} ms per submission")
-        server = Server(db).start()
+        token = None if db.exists() else add_submitter(db, "bench")
         out = {}
-        try:
+        with ServedBoard(db) as board:
+            if token is not None:
+                per = fill(board.url, token, args.entries)
+                print(f"stored {args.entries} entries through the API, {per * 1000:.0f} ms each")
             for name, path in ENDPOINTS.items():
-                url = server.url + path
+                url = board.url + path
                 httpx.get(url.format(i=0)).raise_for_status()  # warm caches and templates
                 o = open_loop(url, args.rate, args.seconds)
                 c = closed_loop(url, args.clients, args.seconds)
@@ -162,8 +145,6 @@ def main(argv: list[str] | None = None) -> int:
                     f" | closed loop, {args.clients} clients: {c['rate']:.0f} req/s, "
                     f"p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms"
                 )
-        finally:
-            server.stop()
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     return 0

@@ -1,0 +1,262 @@
+"""Results records built by hand for the tests: the one place that builds them.
+
+Two levels. ``split``, ``run``, ``match_record`` and ``results`` build small records whose
+numbers can be checked by hand (by default a run's test score is ``mean(test) / 10``).
+``make_results`` builds a whole bundle of one method on a suite, seeds and shifts included,
+whose normalized scores are known exactly: the leaderboard tests check what the server
+recomputes against them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from mesa_bench.results import (
+    Checkpoint,
+    MatchPoint,
+    MatchRecord,
+    MethodInfo,
+    Provenance,
+    ResultsFile,
+    RunRecord,
+    SplitRecord,
+    SuiteInfo,
+)
+
+# Fixed, so that equal builder calls give equal content hashes (the leaderboard stores a
+# resubmission of identical content once).
+PROVENANCE = Provenance(
+    mesa_bench_version="0.1.0",
+    git_commit="0" * 40,
+    python="3.11.7",
+    platform="test",
+    packages={"numpy": "2"},
+    created_at="2026-11-27T00:00:00+00:00",
+)
+REFERENCES = ("best", "floor")  # (score-1 reference, floor) of the hand-checkable records
+
+
+def split(
+    perf: Sequence[float],
+    ref: float | Sequence[float] = 10.0,
+    floor: float | Sequence[float] = 0.0,
+    achieved: Mapping[str, Sequence[bool]] | None = None,
+    *,
+    names: tuple[str, str] = REFERENCES,
+) -> SplitRecord:
+    """Returns a split of ``len(perf)`` trials against a score-1 reference and a floor.
+
+    Args:
+        perf: the method's performance per trial.
+        ref: the score-1 reference's performance, per trial or one value for every trial.
+        floor: the floor's performance, likewise.
+        achieved: objective name -> whether each trial achieved it.
+        names: the names of the score-1 reference and the floor.
+    """
+    n = len(perf)
+    return SplitRecord(
+        n_trials=n,
+        performance=_floats(perf, n, "perf"),
+        references={names[0]: _floats(ref, n, "ref"), names[1]: _floats(floor, n, "floor")},
+        achieved={k: [bool(x) for x in v] for k, v in (achieved or {}).items()},
+    )
+
+
+def _floats(values: float | Sequence[float], n: int, name: str) -> list[float]:
+    out = np.atleast_1d(np.asarray(values, dtype=float)).tolist()
+    if len(out) == 1:
+        return out * n
+    if len(out) != n:
+        raise ValueError(f"{name} has {len(out)} values for {n} trials (give 1 or {n})")
+    return out
+
+
+def run(
+    family: str = "toy-v1",
+    seed: int = 0,
+    test: Sequence[float] | SplitRecord = (5.0, 5.0),
+    curve: Iterable[tuple[int, float]] = (),
+    matches: dict[str, MatchRecord] | None = None,
+    budget: int = 1000,
+    *,
+    ref: float = 10.0,
+    floor: float = 0.0,
+    references: tuple[str, str] = REFERENCES,
+    parameter_count: int = 0,
+    claimed_score: float | None = None,
+    **splits: SplitRecord,
+) -> RunRecord:
+    """Returns one run; its test score is ``(mean(test) - floor) / (ref - floor)``.
+
+    Args:
+        family: the family id.
+        seed: the run's seed.
+        test: the test split's performance per trial, or the whole split.
+        curve: ``(budget, score)`` checkpoints; each one's performance is the value that
+            scores ``score`` between ``floor`` and ``ref``.
+        matches: split -> match record.
+        budget: the run's budget.
+        ref: the score-1 reference's performance on every trial.
+        floor: the floor's performance on every trial.
+        references: the names of the score-1 reference and the floor.
+        parameter_count: the method's parameter count.
+        claimed_score: written into every checkpoint in place of its score, for tests that
+            readers recompute scores instead of trusting the file.
+        **splits: further splits (shifts) by name.
+    """
+    if not isinstance(test, SplitRecord):
+        test = split(test, ref, floor, names=references)
+    return RunRecord(
+        family=family,
+        seed=seed,
+        budget=budget,
+        score_reference=references[0],
+        floor_reference=references[1],
+        parameter_count=parameter_count,
+        curve=[
+            Checkpoint(
+                budget=b,
+                performance=floor + (ref - floor) * s,
+                score=s if claimed_score is None else claimed_score,
+            )
+            for b, s in curve
+        ],
+        splits={"test": test, **splits},
+        matches=matches or {},
+    )
+
+
+def match_record(
+    points: Iterable[tuple[int, Mapping[str, float]]],
+    eps: Mapping[str, float] | None = None,
+    n_trials: int = 8,
+) -> dict[str, MatchRecord]:
+    """Returns ``{"test": record}`` of rl match statistics from ``(budget, {ref: distance})``."""
+    return {
+        "test": MatchRecord(
+            kind="rl",
+            n_trials=n_trials,
+            eps=dict(eps or dict.fromkeys(REFERENCES, 0.5)),
+            points=[MatchPoint(budget=b, distance=dict(d)) for b, d in points],
+        )
+    }
+
+
+def results(
+    *runs: RunRecord,
+    method: str = "toy-method",
+    version: str = "0",
+    suite: tuple[str, int] = ("none", 0),
+    description: str = "",
+    code_url: str = "",
+    config: Mapping[str, object] | None = None,
+) -> ResultsFile:
+    """Returns a results file of ``runs`` by one method, with a fixed provenance."""
+    return ResultsFile(
+        suite=SuiteInfo(id=suite[0], version=suite[1]),
+        method=MethodInfo(name=method, version=version, description=description, code_url=code_url),
+        provenance=PROVENANCE,
+        config=dict(config or {}),
+        runs=list(runs),
+    )
+
+
+def synthetic_run(
+    family: str,
+    seed: int,
+    *,
+    skill: float = 0.7,
+    n_trials: int = 16,
+    budget: int = 10_000,
+    proxy: bool = False,
+    matched: str | None = None,
+    tag: str = "",
+) -> RunRecord:
+    """Returns a run whose test score is exactly ``skill``, with a shift and a rising curve.
+
+    References ``good`` (mean 80) and ``floor`` (mean 20); the performance per trial is
+    ``20 + 60 * skill`` plus noise of mean zero, so the normalized score is ``skill``. The
+    shift is ``goal-anywhere`` with a ``proxy:corner`` objective when ``proxy``, else
+    ``long-horizon``. The curve rises to ``skill``; its checkpoints claim a score of 999, which
+    the server must not read. With ``matched``, the run comes within eps of that reference
+    from the middle of the curve on.
+    """
+    digest = hashlib.sha256(f"{tag}|{family}|{seed}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    noise = rng.normal(0, 3, n_trials)
+    noise -= noise.mean()
+    refs = {"ref": 80 + noise[::-1], "floor": 20 + noise, "names": ("good", "floor")}
+    perf = 20 + 60 * skill + noise
+    budgets = sorted({int(b) for b in np.geomspace(10, budget, 8)})
+    test = split(perf, achieved={"base": rng.random(n_trials) < skill}, **refs)
+    shifted = {"base": rng.random(n_trials) < skill / 2}
+    if proxy:
+        shifted["proxy:corner"] = rng.random(n_trials) < 0.6
+    shift = split(perf - 10, achieved=shifted, **refs)
+    matches = None
+    if matched is not None:
+        eps = dict.fromkeys(("good", "floor", "other"), 0.1)
+        late = len(budgets) // 2
+        points = [
+            (b, {k: 0.05 if k == matched and i >= late else 0.5 for k in eps})
+            for i, b in enumerate(budgets)
+        ]
+        matches = match_record(points, eps, n_trials)
+    return run(
+        family,
+        seed,
+        test,
+        curve=[(b, skill * (i + 1) / len(budgets)) for i, b in enumerate(budgets)],
+        matches=matches,
+        budget=budget,
+        ref=80.0,
+        floor=20.0,
+        references=("good", "floor"),
+        parameter_count=1234,
+        claimed_score=999.0,
+        **{"goal-anywhere" if proxy else "long-horizon": shift},
+    )
+
+
+def make_results(
+    method: str = "synthetic",
+    version: str = "1",
+    *,
+    suite: tuple[str, int] = ("mesa-v1-quick", 1),
+    families: Sequence[str] = ("bandit-v1", "maze-v1"),
+    seeds: int = 3,
+    skill: float = 0.7,
+    description: str = "",
+    code_url: str = "",
+    matched: str | None = None,
+    n_trials: int = 16,
+) -> ResultsFile:
+    """Returns a bundle of one method on a suite; seed ``s`` scores ``skill + 0.02 * s``.
+
+    ``maze-v1`` runs get the proxy shift (see :func:`synthetic_run`).
+    """
+    runs = [
+        synthetic_run(
+            family,
+            s,
+            skill=skill + 0.02 * s,
+            proxy=family == "maze-v1",
+            matched=matched,
+            tag=f"{method}|{version}",
+            n_trials=n_trials,
+        )
+        for family in families
+        for s in range(seeds)
+    ]
+    return results(
+        *runs,
+        method=method,
+        version=version,
+        suite=suite,
+        description=description,
+        code_url=code_url,
+        config={"note": "synthetic"},
+    )
