@@ -14,8 +14,11 @@ def test_checkpoints_are_log_spaced_and_end_at_the_budget():
 
 
 def test_small_budgets_give_distinct_checkpoints():
-    assert checkpoint_budgets(5) == sorted(set(checkpoint_budgets(5)))
-    assert checkpoint_budgets(0) == []
+    # 16 log-spaced points round to repeated integers below 16: each budget is kept once
+    assert checkpoint_budgets(5) == [1, 2, 3, 4, 5]
+    assert checkpoint_budgets(1) == [1]
+    assert checkpoint_budgets(100) == [1, 2, 3, 5, 6, 9, 12, 16, 22, 29, 40, 54, 74, 100]
+    assert checkpoint_budgets(0) == [] and checkpoint_budgets(-5) == []
 
 
 def test_references_score_one_and_zero_on_every_split():
