@@ -1,9 +1,11 @@
-"""What the PPO baselines (``rl2``, ``memoryless``) share: config, train env, buffers, losses.
+"""The one PPO trainer of the rl baselines: ``rl2`` and ``memoryless`` are this trainer
+with another policy network (``PPOMethod.make_net``), so the control differs from RL^2 in
+its network alone.
 
-Each baseline's training loop lives in its own file (``rl2.py``, ``memoryless.py``) and
-reads top to bottom; this module holds the pieces both loops call, so the env set-up,
-seeding, loss and trainer state exist once (torch set-up and the checkpoint file are
-``baselines.torch_training``'s, shared with the learning-to-learn trainers).
+Reads top to bottom: config, train env, model inputs, rollout buffer, update (returns,
+loss), then the trainer itself (``PPOMethod.train``: rollout, update, evaluate). Torch
+set-up and the checkpoint file are ``baselines.torch_training``'s, shared with the
+learning-to-learn trainers; observation encoders are ``baselines.encoders``'.
 
 Training tasks come from the run's seed: the train env samples its own tasks (a new one in
 a sub-env whenever its trial ends) from a generator that is re-seeded from the run's seed
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
@@ -26,10 +29,23 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
+from baselines import torch_training as tt
+from baselines.encoders import ObsEncoder
 from mesa_bench import seeding
-from mesa_bench.api import RLFamily, TrialObs, sample_categorical
-from mesa_bench.protocol.entry import MethodConfig
-from mesa_bench.protocol.envs import TaskVectorEnv
+from mesa_bench.api import (
+    Evaluator,
+    Method,
+    MethodConfig,
+    MethodEntry,
+    MethodFactory,
+    RLFamily,
+    TaskVectorEnv,
+    TrainContext,
+    Trained,
+    TrialObs,
+    final_checkpoint,
+    sample_categorical,
+)
 from mesa_bench.protocol.rl import initial_trial_obs
 
 
@@ -53,10 +69,12 @@ class PPOConfig(MethodConfig):
         value_norm_decay: the value head predicts returns normalized by a running mean and
             standard deviation with this per-iteration decay (returns can be ~50-100).
         max_grad_norm: gradient norm clip.
-        hidden: width of the policy's hidden layers (GRU state for ``rl2``).
-        conv_channels: channels of the two conv layers for grid observations (3 dims).
-        grid_pool: grids are max-pooled to ``grid_pool`` x ``grid_pool`` before the dense
-            layer; 0 uses the train grid's own size (so other sizes are resampled to it).
+        hidden: width of the policy's hidden layers (GRU state for ``rl2``) and of the
+            grid encoder's dense layer.
+        encoder: how grid observations are encoded: ``flat``, ``egocentric`` (size-agnostic)
+            or ``conv`` (``baselines.encoders``).
+        view_radius: the egocentric window's radius; 0 for the train grid's side - 1.
+        conv_channels: channels of the two conv layers of the ``conv`` encoder.
         save_every: iterations per segment; the trainer's state is saved at segment ends.
             It changes the numbers (each segment starts fresh trials), so a saved run
             resumes only under the same value.
@@ -80,8 +98,9 @@ class PPOConfig(MethodConfig):
     value_norm_decay: float = 0.99
     max_grad_norm: float = 1.0
     hidden: int = 128
+    encoder: str = "flat"
+    view_radius: int = 0
     conv_channels: int = 16
-    grid_pool: int = 0
     save_every: int = 10
     torch_threads: int = 0
 
@@ -143,12 +162,26 @@ def make_train_env(family: RLFamily, num_envs: int, seed: int) -> TaskVectorEnv:
     return env
 
 
-def env_spaces(family: RLFamily) -> tuple[spaces.Space, int]:
-    """Returns the train env's single observation space and number of actions: what a
-    policy network's shapes are built from (``load_trained`` rebuilds one from them)."""
+class EnvShape(NamedTuple):
+    """What a policy network is built from: the train env's single observation space, its
+    number of actions and the grid channel marking the agent (None: not a grid)."""
+
+    obs_space: spaces.Space
+    n_actions: int
+    agent_channel: int | None
+
+
+def env_shape(env: TaskVectorEnv) -> EnvShape:
+    """Returns the shape of ``env``'s observations and actions."""
+    n_actions = int(env.single_action_space.n)
+    return EnvShape(env.single_observation_space, n_actions, env.agent_channel)
+
+
+def family_shape(family: RLFamily) -> EnvShape:
+    """Returns ``env_shape`` of the family's train env (``load_trained`` rebuilds from it)."""
     env = make_train_env(family, 1, seed=0)
     try:
-        return env.single_observation_space, int(env.single_action_space.n)
+        return env_shape(env)
     finally:
         env.close()
 
@@ -205,45 +238,11 @@ def history_features(x: Inputs, n_actions: int) -> torch.Tensor:
     return extra * keep
 
 
-class ObsEncoder(nn.Module):
-    """Embeds observations: two 3x3 convs for grids (3 dims), one-hot for Discrete, flat else.
-
-    Works on any leading batch shape. A grid of another size than the train grid is
-    max-pooled to the train size, so size shifts run (how well is what they measure).
-    """
-
-    def __init__(self, space: spaces.Space, cfg: PPOConfig):
-        super().__init__()
-        self.discrete = space.n if isinstance(space, spaces.Discrete) else 0
-        self.shape = () if self.discrete else tuple(space.shape)
-        self.conv = None
-        if len(self.shape) == 3:
-            ch = cfg.conv_channels
-            self.pool = (cfg.grid_pool or self.shape[1], cfg.grid_pool or self.shape[2])
-            self.conv = nn.Sequential(
-                nn.Conv2d(self.shape[0], ch, 3, padding=1),
-                nn.ReLU(),
-                nn.Conv2d(ch, ch, 3, padding=1),
-                nn.ReLU(),
-            )
-            self.dense = nn.Sequential(
-                nn.Linear(ch * self.pool[0] * self.pool[1], cfg.hidden), nn.ReLU()
-            )
-            self.out_dim = cfg.hidden
-        else:
-            self.out_dim = self.discrete or int(np.prod(self.shape, dtype=np.int64))
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        if self.discrete:
-            return F.one_hot(obs.long(), self.discrete).float()
-        lead = obs.shape[: obs.dim() - len(self.shape)]
-        x = obs.reshape(-1, *obs.shape[len(lead) :]).float()
-        if self.conv is None:
-            return x.reshape(*lead, self.out_dim)
-        x = self.conv(x)
-        if tuple(x.shape[-2:]) != self.pool:
-            x = F.adaptive_max_pool2d(x, self.pool)
-        return self.dense(x.flatten(1)).reshape(*lead, self.out_dim)
+def make_encoder(space: spaces.Space, cfg: PPOConfig, agent_channel: int | None) -> ObsEncoder:
+    """Returns the observation encoder ``cfg`` asks for (``method.encoder``)."""
+    return ObsEncoder(
+        space, cfg.encoder, cfg.hidden, cfg.conv_channels, cfg.view_radius, agent_channel
+    )
 
 
 def layer_init(layer: nn.Linear, std: float) -> nn.Linear:
@@ -502,3 +501,165 @@ def train_metrics(
 
 
 IterationHook = Callable[[int], None]
+
+
+# --- the trainer ---
+
+
+class PolicyNet(nn.Module):
+    """What the trainer asks of a policy network (``rl2``'s GRU, ``memoryless``'s MLP).
+
+    Its state is a ``(n, state_size)`` tensor (``state_size`` 0 for a memoryless policy),
+    reset by the network itself where ``Inputs.start`` marks a trial start.
+    """
+
+    def initial_state(self, n: int, device: torch.device) -> torch.Tensor:
+        """Returns the state at the start of ``n`` trials."""
+        raise NotImplementedError
+
+    def step(self, x: Inputs, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns logits ``(n, A)``, normalized values ``(n,)`` and the next state."""
+        raise NotImplementedError
+
+    def sequence(self, x: Inputs, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns logits ``(T, n, A)`` and values ``(T, n)`` over a rollout from ``h0``."""
+        raise NotImplementedError
+
+
+class PolicyAgent(Method):
+    """A trained policy as a method: samples its actions with the given generator.
+
+    ``action_probs`` exposes its action distribution (for algorithm-match statistics).
+    """
+
+    def __init__(self, name: str, net: PolicyNet, rng: np.random.Generator, device):
+        self.name, self.net, self.rng, self.device = name, net, rng, device
+        self.h: torch.Tensor | None = None
+
+    def reset(self, batch: int, tasks=None) -> None:
+        self.h = self.net.initial_state(batch, self.device)
+
+    def action_probs(self, obs: TrialObs) -> np.ndarray:
+        """Returns action probabilities ``(batch, A)``, advancing the state as ``act`` does."""
+        if self.h is None:
+            raise RuntimeError("call reset(batch) before act()")
+        with torch.inference_mode():
+            logits, _, self.h = self.net.step(to_inputs(obs, self.device), self.h)
+        return torch.softmax(logits.double(), dim=-1).cpu().numpy()
+
+    def act(self, obs: TrialObs) -> np.ndarray:
+        return sample_categorical(self.rng, self.action_probs(obs))
+
+    def parameter_count(self) -> int:
+        return tt.parameter_count(self.net)
+
+
+def agent_factory(name: str, net: PolicyNet, device: torch.device) -> MethodFactory:
+    """Returns a factory of agents, each with a frozen copy of ``net`` as it is then."""
+    return lambda rng: PolicyAgent(name, tt.frozen_copy(net), rng, device)
+
+
+class PPOMethod(MethodEntry):
+    """A policy network trained with PPO on any rl family: ``rl2`` and ``memoryless`` are
+    this trainer with another ``make_net``, so the control differs in its network alone.
+
+    Attributes:
+        on_iteration: called with the iteration count after each iteration (tests use it
+            to kill a run mid-way).
+    """
+
+    config_class: ClassVar[type[PPOConfig]] = PPOConfig
+    kinds = ("rl",)
+    default_budget: ClassVar[int] = 20_000_000
+    config: PPOConfig
+    on_iteration: IterationHook | None = None
+
+    @abstractmethod
+    def make_net(self, shape: EnvShape) -> PolicyNet:
+        """Returns a fresh policy network for envs of ``shape``."""
+
+    def train(
+        self, family: RLFamily, evaluator: Evaluator, budget: int, seed: int, ctx: TrainContext
+    ) -> Trained:
+        cfg = self.config
+        cfg.check()
+        device = tt.setup_torch(cfg, seed, "ppo", ctx.device)
+        env = make_train_env(family, cfg.num_envs, seed)
+        space = env.single_observation_space
+        net = self.make_net(env_shape(env)).to(device)
+        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+        rng = seeding.generator(seeding.stream(seed, "ppo", "rng"))
+        state = TrainState(0, 0, rng, ValueNorm(cfg.value_norm_decay))
+        parts = dict(progress=state, net=net, optimizer=optimizer)
+        checkpoint = tt.checkpointer(cfg, family, budget, seed, ctx.run_dir)
+        tt.restore(checkpoint.load(evaluator), **parts)
+        spent_at_start = state.spent
+        make_method = agent_factory(self.name, net, device)
+
+        while steps := rollout_steps(cfg, state.spent, budget):
+            if state.iteration % cfg.save_every == 0:  # segment start: fresh, seeded trials
+                x = reset_segment(env, seed, state.iteration // cfg.save_every)
+                h = net.initial_state(cfg.num_envs, device)
+
+            # --- rollout ---
+            buf = Rollout(steps, cfg.num_envs, space.shape, space.dtype, device)
+            h0 = h
+            with torch.inference_mode():
+                for t in range(steps):
+                    logits, value, h = net.step(to_inputs(x, device), h)
+                    action, logp = sample_actions(state.rng, logits)
+                    obs, reward, term, trunc, info = env.step(action)
+                    buf.add(t, x, action, logp, value, reward, info)
+                    x = next_inputs(obs, action, reward, term | trunc, info["trial_end"])
+                _, last_value, _ = net.step(to_inputs(x, device), h)
+            h0, h, last_value = h0.clone(), h.clone(), last_value.clone()  # out of inference
+
+            # --- update ---
+            vn = state.value_norm
+            adv, returns = advantages(
+                buf.tensor("reward"),
+                vn.denormalize(buf.value),
+                vn.denormalize(last_value),
+                buf.tensor("trial_end"),
+                cfg.gamma,
+                cfg.gae_lambda,
+            )
+            vn.update(returns)
+            batch = [*buf.inputs(), buf.tensor("action"), buf.logp, adv, vn.normalize(returns)]
+            if h0.shape[1] == 0:  # no state: every step is a sample of its own
+                batch = [v.reshape(1, -1, *v.shape[2:]) for v in batch]
+                h0 = h0.new_zeros(batch[0].shape[1], 0)
+            for _ in range(cfg.epochs):
+                for idx in minibatch_indices(state.rng, h0.shape[0], cfg.minibatches):
+                    mb = torch.as_tensor(idx, device=device)
+                    *inputs, actions, old_logp, mb_adv, target = (v[:, mb] for v in batch)
+                    logits, values = net.sequence(Inputs(*inputs), h0[mb])
+                    loss, stats = ppo_loss(cfg, logits, values, actions, old_logp, mb_adv, target)
+                    optimize(cfg, net, optimizer, loss)
+
+            # --- evaluate ---
+            state.iteration += 1
+            state.spent += steps * cfg.num_envs
+            ctx.log(train_metrics(stats, buf, state, spent_at_start), state.spent)
+            if evaluator.due(state.spent):
+                evaluator.checkpoint(state.spent, make_method)
+            if state.iteration % cfg.save_every == 0:
+                checkpoint.save(tt.state_of(**parts), evaluator)
+            if self.on_iteration is not None:
+                self.on_iteration(state.iteration)
+
+        final_checkpoint(evaluator, state.spent, make_method)
+        checkpoint.save(tt.state_of(**parts), evaluator, finished=True)  # the final model
+        env.close()
+        return Trained(make_method, state.spent, tt.parameter_count(net))
+
+    def load_trained(self, family: RLFamily, ctx: TrainContext) -> Trained:
+        """Returns the policy a finished ``train`` saved in ``ctx.run_dir``."""
+        cfg = self.config
+        parts = tt.final_parts(cfg, family, ctx.run_dir)
+        device = tt.prepare(cfg, ctx.device)
+        net = self.make_net(family_shape(family))
+        net.load_state_dict(parts["net"])
+        net.to(device)
+        make_method = agent_factory(self.name, net, device)
+        return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(net))

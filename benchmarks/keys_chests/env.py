@@ -96,6 +96,8 @@ class KeysChestsVectorEnv(TaskVectorEnv):
     v1: first version.
     """
 
+    agent_channel = AGENT
+
     def __init__(
         self,
         num_envs: int | None = None,

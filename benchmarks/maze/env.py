@@ -191,6 +191,8 @@ class MazeVectorEnv(TaskVectorEnv):
     v1: first version.
     """
 
+    agent_channel = AGENT
+
     def __init__(
         self,
         num_envs: int | None = None,

@@ -59,6 +59,9 @@ class TaskVectorEnv(VectorEnv):
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+    # the observation channel that marks the agent on a grid (size-agnostic encoders crop
+    # around it); None where observations are not grids
+    agent_channel: int | None = None
 
     def __init__(
         self,

@@ -39,7 +39,7 @@ def inputs(n: int, device: torch.device) -> ppo.Inputs:
 def small_net(device: str) -> RL2Net:
     torch.manual_seed(0)
     cfg = RL2Config(name="rl2", hidden=8)
-    return RL2Net(spaces.Box(0, 1, (1,)), 3, cfg).to(device)
+    return RL2Net(ppo.EnvShape(spaces.Box(0, 1, (1,)), 3, None), cfg).to(device)
 
 
 def test_frozen_copy_is_in_eval_mode_and_does_not_follow_the_training_net():

@@ -8,7 +8,8 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from baselines.memoryless import Memoryless, MemorylessAgent, MemorylessConfig, MemorylessNet
+from baselines import ppo
+from baselines.memoryless import Memoryless, MemorylessConfig, MemorylessNet
 from mesa_bench.api import TrialObs
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.checkpoint import CHECKPOINT_FILE
@@ -68,8 +69,8 @@ def trial_obs(n: int, prev_action: int, prev_reward: float, start: bool) -> Tria
 
 def test_the_policy_ignores_everything_but_the_observation():
     torch.manual_seed(0)
-    net = MemorylessNet(spaces.Box(0, 1, (1,)), 5, tiny())
-    agent = MemorylessAgent(net, np.random.default_rng(0), torch.device("cpu"))
+    net = MemorylessNet(ppo.EnvShape(spaces.Box(0, 1, (1,)), 5, None), tiny())
+    agent = ppo.PolicyAgent("memoryless", net, np.random.default_rng(0), torch.device("cpu"))
     agent.reset(3)
     first = agent.action_probs(trial_obs(3, 0, 0.0, start=True))
     later = agent.action_probs(trial_obs(3, 4, 1.0, start=False))
@@ -79,7 +80,7 @@ def test_the_policy_ignores_everything_but_the_observation():
 
 def test_grid_observations_of_another_size_are_pooled_to_the_train_size():
     torch.manual_seed(0)
-    net = MemorylessNet(spaces.Box(0, 1, (3, 7, 7)), 4, tiny())
+    net = MemorylessNet(ppo.EnvShape(spaces.Box(0, 1, (3, 7, 7)), 4, 1), tiny())
     logits, values = net(torch.rand(2, 3, 11, 11))
     assert logits.shape == (2, 4) and values.shape == (2,)
 

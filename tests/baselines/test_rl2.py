@@ -11,7 +11,7 @@ import torch
 from gymnasium import spaces
 
 from baselines import ppo
-from baselines.rl2 import RL2, RL2Agent, RL2Config, RL2Net
+from baselines.rl2 import RL2, RL2Config, RL2Net
 from benchmarks.tabular_mdp import TabularMDP
 from benchmarks.tabular_mdp.config import TabularMDPConfig
 from benchmarks.tabular_mdp.env import MDPVectorEnv
@@ -78,7 +78,7 @@ def step_inputs(n: int, start: bool, action: int = 1, reward: float = 1.0) -> pp
 @pytest.fixture
 def net() -> RL2Net:
     torch.manual_seed(0)
-    return RL2Net(spaces.Box(0, 1, (1,)), 3, tiny(hidden=8))
+    return RL2Net(ppo.EnvShape(spaces.Box(0, 1, (1,)), 3, None), tiny(hidden=8))
 
 
 def test_trial_start_forgets_the_state_and_the_last_transition(net):
@@ -146,7 +146,7 @@ def test_agent_resets_its_memory_per_trial_and_samples_from_its_generator(net):
     )
     runs = []
     for _ in range(2):
-        agent = RL2Agent(net, np.random.default_rng(5), torch.device("cpu"))
+        agent = ppo.PolicyAgent("rl2", net, np.random.default_rng(5), torch.device("cpu"))
         agent.reset(4)
         runs.append([agent.act(x).tolist() for _ in range(5)])
     assert runs[0] == runs[1]
