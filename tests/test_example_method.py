@@ -68,7 +68,7 @@ def mesa_bench(site: Path, *args: str, cwd: Path, timeout: float = 300) -> str:
 def test_installed_package_is_listed_trained_reevaluated_reported_and_submitted(site, tmp_path):
     listed = json.loads(mesa_bench(site, "methods", "--json", cwd=tmp_path))
     rows = {row["name"]: row for row in listed}
-    assert rows["learned-schedule"]["families"] == ["optimizee"]
+    assert "optimizee" in rows["learned-schedule"]["families"]
     assert rows["learned-schedule"]["trainable"]
 
     # --- train: three seeds of a tiny run, named as mesa-v1-quick runs ---
