@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from builders import results, run, split
 from PIL import Image
 
 from benchmarks.bandit import Bandit
@@ -14,6 +13,8 @@ from mesa_bench.evaluation.trials import reference_factory
 from mesa_bench.metrics.summary_schema import Report, report_json_schema
 from mesa_bench.reporting.report import FIGURES
 from mesa_bench.results import RunRecord, write_results
+
+from builders import results, run, split
 
 MAZE = ("bfs", "random")  # maze's score-1 reference and floor
 

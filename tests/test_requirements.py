@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from requirements import require
 
 HERE = Path(__file__).parent

@@ -21,16 +21,19 @@ from pathlib import Path
 import numpy as np
 
 from mesa_bench.metrics.reachability import competent
+from mesa_bench.metrics.rescoring import checkpoint_scores
 from mesa_bench.metrics.score import COMPETENCE_THRESHOLD
 from mesa_bench.results import ResultsError, find_results, read_results
 
 
-def first_reach(curve, tau: float) -> tuple[int, float] | None:
-    """Returns (budget, wall seconds) of the first checkpoint with score >= tau, or None."""
-    hit = competent([c.score for c in curve], tau)
+def first_reach(run, tau: float) -> tuple[int, float] | None:
+    """Returns (budget, wall seconds) of the run's first checkpoint with score >= tau, or
+    None; scores are recomputed from each checkpoint's performance (``checkpoint_scores``),
+    never read from the file."""
+    hit = competent(checkpoint_scores(run), tau)
     if not hit.any():
         return None
-    point = curve[int(np.argmax(hit))]
+    point = run.curve[int(np.argmax(hit))]
     return point.budget, point.wall_time_s
 
 
@@ -46,7 +49,7 @@ def rows(paths: list[Path], tau: float) -> list[dict]:
             if not run.curve:  # an untrained method (a reference) has no learning curve
                 continue
             key = (results.method.name, run.family, diversity, device)
-            pooled[key].append((run.seed, run.wall_time_s, first_reach(run.curve, tau)))
+            pooled[key].append((run.seed, run.wall_time_s, first_reach(run, tau)))
     out = []
     for (method, family, diversity, device), runs in sorted(pooled.items(), key=str):
         reached = [r[2] for r in runs if r[2] is not None]

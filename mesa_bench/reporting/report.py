@@ -50,7 +50,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     paths = [str(p) for p in args.results]
     files = [read_results(p) for p in paths]
     report = build_report(files, paths, n_resamples=args.resamples, seed=args.seed)
-    out = write_report(report, files, args.out)
+    out = write_report(report, args.out)
     from mesa_bench.reporting.tables import console_for_tables
 
     console = console_for_tables()
@@ -73,12 +73,9 @@ def build_report(
     return report
 
 
-def write_report(report: dict[str, Any], files: list[ResultsFile], out: str | Path) -> Path:
-    """Writes ``metrics.json`` and the figures into ``out``; returns the folder.
-
-    ``files`` are the results ``report`` was built from; nothing is read from them any more
-    (the figures draw ``report`` alone), and the argument stays for existing callers.
-    """
+def write_report(report: dict[str, Any], out: str | Path) -> Path:
+    """Writes ``metrics.json`` and the figures (drawn from ``report`` alone) into ``out``;
+    returns the folder."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(report, indent=1))

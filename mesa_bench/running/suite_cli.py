@@ -175,7 +175,7 @@ def write_report(paths: list[Path], out: Path) -> Path:
     from mesa_bench.reporting import report
 
     files = [read_results(p) for p in paths]
-    return report.write_report(report.build_report(files, [str(p) for p in paths]), files, out)
+    return report.write_report(report.build_report(files, [str(p) for p in paths]), out)
 
 
 def mirror(sel: Selection, bundles: dict[str, Path], report: Path, tracking) -> None:

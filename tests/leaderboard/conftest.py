@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from builders import make_results
 from servers import Server, add_submitter
 

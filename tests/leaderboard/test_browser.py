@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from builders import make_results
 from PIL import Image
+
+from builders import make_results
 from requirements import require
 
 CHROMIUM = "/usr/bin/chromium"

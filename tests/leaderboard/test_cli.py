@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import httpx
-from builders import make_results
-from servers import free_port
 
 from leaderboard.store import Store
 from mesa_bench.cli import main
 from mesa_bench.running import jobs
+
+from builders import make_results
+from servers import free_port
 
 
 def test_add_submitter_prints_the_token_once(tmp_path, capsys):

@@ -10,13 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from builders import make_results
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from servers import Server, add_submitter
 
 from leaderboard.checks import MAX_BODY_BYTES, check_submission
 from leaderboard.store import Store
+
+from builders import make_results
+from servers import Server, add_submitter
 
 API = "/api/v1/entries"
 # one client for the module: making a client loads TLS certificates, costly 200 times over

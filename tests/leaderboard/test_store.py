@@ -11,7 +11,6 @@ import sqlite3
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from requirements import require
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,6 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from leaderboard.checks import check_submission
 from leaderboard.export import export
 from leaderboard.store import ROWS, Base, ConflictError, EntryRow, Store, StoreError
+
+from requirements import require
 
 POSTGRES_ENV = "MESA_BENCH_TEST_POSTGRES_URL"
 # The database `make postgres` creates; $POSTGRES_ENV points the tests at another one.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-import builders
 import pytest
+
+import builders
 
 
 @pytest.fixture

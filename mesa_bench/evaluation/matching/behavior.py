@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from mesa_bench.evaluation.matching.recorder import HistoryRecorder
+from mesa_bench.evaluation.matching.recorder import HistoryRecorder, recording
 from mesa_bench.evaluation.trials import MethodFactory, run_split
 from mesa_bench.metrics.behavioral import (
     choice_behavioral_objective,
     tabular_behavioral_objective,
 )
-from mesa_bench.protocol.core import Method, TaskFamily
+from mesa_bench.protocol.core import TaskFamily
 from mesa_bench.protocol.rl import live_mask
 from mesa_bench.results import BehaviorRecord
 
@@ -71,13 +71,8 @@ def behavior_record(
     """
     if not supports_behavior(family):
         return None
-    recorders: list[HistoryRecorder] = []
-
-    def recording(rng: np.random.Generator) -> Method:
-        recorders.append(HistoryRecorder(make_method(rng), n_trials))
-        return recorders[-1]
-
-    run_split(family, recording, split, n_trials, run_seed, eval_seed)
+    make_recording, recorders = recording(make_method, n_trials)
+    run_split(family, make_recording, split, n_trials, run_seed, eval_seed)
     out = behavior_from_history(family, recorders[-1], split)
     if out is None:
         return None

@@ -10,7 +10,7 @@ import numpy as np
 
 from mesa_bench import seeding
 from mesa_bench.evaluation.matching.optimization import optimization_comparison
-from mesa_bench.evaluation.matching.recorder import HistoryRecorder
+from mesa_bench.evaluation.matching.recorder import HistoryRecorder, recording
 from mesa_bench.evaluation.matching.rl import rl_comparison
 from mesa_bench.evaluation.matching.sequence import sequence_comparison
 from mesa_bench.evaluation.trials import MethodFactory, reference_factory, run_split
@@ -58,13 +58,8 @@ class Matcher:
         """Runs ``run_split`` on a recording method and adds a match point at ``budget``."""
         if self.disabled is not None:
             return run_split(make_method)
-        recorders: list[HistoryRecorder] = []
-
-        def recording(rng: np.random.Generator) -> Method:
-            recorders.append(HistoryRecorder(make_method(rng), self.n_trials))
-            return recorders[-1]
-
-        outcome = run_split(recording)
+        make_recording, recorders = recording(make_method, self.n_trials)
+        outcome = run_split(make_recording)
         try:
             self._add(budget, recorders[-1], make_method)
         except MatchUnavailable as e:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mesa_bench.protocol.core import Method, TrialObs
+from mesa_bench.protocol.core import Method, MethodFactory, TrialObs
 from mesa_bench.protocol.sequence import as_numpy
 
 
@@ -60,6 +60,18 @@ class HistoryRecorder(Method):
 
     def parameter_count(self) -> int:
         return self.inner.parameter_count()
+
+
+def recording(make_method: MethodFactory, rows: int) -> tuple[MethodFactory, list[HistoryRecorder]]:
+    """Returns a factory of recording methods and the list its recorders are appended to
+    (the last one is the run's: a split builds one method)."""
+    recorders: list[HistoryRecorder] = []
+
+    def make(rng: np.random.Generator) -> Method:
+        recorders.append(HistoryRecorder(make_method(rng), rows))
+        return recorders[-1]
+
+    return make, recorders
 
 
 def take_obs(obs: TrialObs, rows: int) -> TrialObs:
