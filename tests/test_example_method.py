@@ -24,12 +24,13 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from servers import Server
 
 from mesa_bench.api import TrainContext
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.sequence import check_causal
 from mesa_bench.registry import FAMILIES
+
+from servers import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "examples" / "mesa-bench-example"
