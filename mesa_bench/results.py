@@ -301,11 +301,16 @@ def read_results(path: str | os.PathLike) -> ResultsFile:
 
 def find_results(args: list[str]) -> list[Path]:
     """Returns the results files named by ``args``: files as given, folders searched for
-    ``results.json`` (sorted); raises ResultsError when there is none."""
+    ``results.json`` (sorted) outside ``evaluations/`` folders (the re-evaluations of a run,
+    which would count its seed twice); raises ResultsError when there is none."""
     paths: list[Path] = []
     for arg in args:
         p = Path(arg)
-        paths.extend(sorted(p.rglob("results.json")) if p.is_dir() else [p])
+        if not p.is_dir():
+            paths.append(p)
+            continue
+        found = sorted(p.rglob("results.json"))
+        paths.extend(f for f in found if "evaluations" not in f.relative_to(p).parts)
     if not paths:
         raise ResultsError(f"no results.json under {', '.join(args)}")
     return paths

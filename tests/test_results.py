@@ -111,9 +111,11 @@ def test_write_is_atomic_and_leaves_no_temp_files(results, tmp_path):
 
 def test_find_results_searches_folders_and_names_an_empty_one(tmp_path):
     (tmp_path / "a" / "seed1").mkdir(parents=True)
-    (tmp_path / "a" / "seed0").mkdir()
+    (tmp_path / "a" / "seed0" / "evaluations" / "n20").mkdir(parents=True)
     for seed in ("seed0", "seed1"):
         (tmp_path / "a" / seed / "results.json").write_text("{}")
+    again = tmp_path / "a" / "seed0" / "evaluations" / "n20" / "results.json"
+    again.write_text("{}")  # a re-evaluation of seed 0: not a second seed-0 run
     given = tmp_path / "other.json"
     found = find_results([str(tmp_path / "a"), str(given)])
     assert found == [
@@ -121,6 +123,7 @@ def test_find_results_searches_folders_and_names_an_empty_one(tmp_path):
         tmp_path / "a" / "seed1" / "results.json",
         given,
     ]
+    assert find_results([str(again)]) == [again]  # named, it is taken
     (tmp_path / "empty").mkdir()
     with pytest.raises(ResultsError, match="no results.json under"):
         find_results([str(tmp_path / "empty")])

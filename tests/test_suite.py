@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from leaderboard.store import Store
+from mesa_bench.api import ReferenceMethod
+from mesa_bench.registry import METHODS
 from mesa_bench.results import read_results
+from mesa_bench.running.suite_jobs import selected_suite
 from mesa_bench.running.suites import get_suite
 
 EXE = shutil.which("mesa-bench") or "mesa-bench"  # PATH: see conftest.py
@@ -115,4 +118,24 @@ def test_unknown_suite_and_method_are_refused(tmp_path, env):
     bad = run([str(EXE), "suite", "run", "suite=mesa-v1-quik", f"out={tmp_path}"], env)
     assert bad.returncode == 2 and "did you mean 'mesa-v1-quick'" in bad.stderr
     bad = run([str(EXE), "suite", "run", f"suite={SUITE}", "method=rl3", f"out={tmp_path}"], env)
-    assert bad.returncode == 2 and "has no method 'rl3'" in bad.stderr
+    assert bad.returncode == 2 and "unknown method 'rl3'; did you mean 'rl2'" in bad.stderr
+    off = [str(EXE), "suite", "run", f"suite={SUITE}", "method=lstm-optimizer", f"out={tmp_path}"]
+    bad = run(off, env)
+    assert bad.returncode == 2 and "applies to no family of suite" in bad.stderr
+
+
+@pytest.fixture
+def outside_method(monkeypatch):
+    """A method of another package: registered, listed by no suite (ucb1 under a new name)."""
+    monkeypatch.setitem(METHODS._targets, "outside/ucb1", "mesa_bench.api:ReferenceMethod")
+    monkeypatch.setattr(ReferenceMethod, "reference", property(lambda self: "ucb1"))
+    return "outside/ucb1"
+
+
+def test_a_method_the_suite_does_not_list_runs_on_the_families_it_applies_to(outside_method):
+    suite = selected_suite(SUITE, [outside_method], budget=7)
+    jobs = suite.jobs([outside_method])
+    # ucb1 is a bandit algorithm: the suite's bandit family, its two seeds, at budget 7
+    assert [(j.family, j.seed, j.budget) for j in jobs] == [("bandit", 0, 7), ("bandit", 1, 7)]
+    assert suite.version == get_suite(SUITE).version
+    assert selected_suite(SUITE, ["rl2"]) == get_suite(SUITE)  # listed methods: unchanged

@@ -18,12 +18,13 @@ from mesa_bench.running.suite_jobs import (
     _hydra_job,
     finished,
     results_path,
+    selected_suite,
     status_path,
 )
 from mesa_bench.running.suites import SUITES, Job, Suite, get_suite
 from mesa_bench.tracking import Tracker, TrackingConfig
 
-OUR_KEYS = ("suite", "method", "family", "out")
+OUR_KEYS = ("suite", "method", "family", "out", "budget")
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Selection:
     methods: list[str]
     families: list[str]
     out: str
+    budget: int | None = None  # of selected methods the suite does not list
 
     @property
     def dir(self) -> Path:
@@ -47,7 +49,8 @@ class Selection:
 
 
 def parse(args: list[str]) -> tuple[Selection, list[str]]:
-    """Returns the selection named by ``suite= method= family= out=`` and the other args."""
+    """Returns the selection named by ``suite= method= family= out= budget=`` and the other
+    args; a method the suite does not list runs on the suite's families it applies to."""
     ours, rest = {}, []
     for a in args:
         key, sep, value = a.partition("=")
@@ -56,11 +59,16 @@ def parse(args: list[str]) -> tuple[Selection, list[str]]:
         elif a not in ("--multirun", "-m"):
             rest.append(a)
     split = lambda key: [v for v in ours.get(key, "").split(",") if v]  # noqa: E731
+    try:
+        budget = int(ours["budget"]) if "budget" in ours else None
+    except ValueError:
+        raise ValueError(f"budget must be an integer, got {ours['budget']!r}") from None
+    name, methods = ours.get("suite", "mesa-v1-quick"), split("method")
     selection = Selection(
-        get_suite(ours.get("suite", "mesa-v1-quick")), split("method"), split("family"),
-        ours.get("out", "runs"),
+        selected_suite(name, methods, budget), methods, split("family"), ours.get("out", "runs"),
+        budget,
     )  # fmt: skip
-    selection.jobs()  # refuses unknown methods and families now, with the suite's names
+    selection.jobs()  # refuses unknown families now, with the suite's names
     return selection, rest
 
 
@@ -92,6 +100,7 @@ def run_selection(sel: Selection, rest: list[str], publish: bool = True) -> int:
         f"methods=[{','.join(sel.methods)}]",
         f"families=[{','.join(sel.families)}]",
         f"out={sel.out}",
+        f"budget={'null' if sel.budget is None else sel.budget}",
         f"job=range(0,{len(jobs)})",
         f"hydra.sweep.dir={sel.dir}/hydra",
         "hydra.sweep.subdir=${job}",
@@ -241,7 +250,7 @@ def cmd_list(args: list[str]) -> int:
     return 0
 
 
-SELECTION = "suite=NAME [method=A,B] [family=X,Y] [out=runs]"
+SELECTION = "suite=NAME [method=A,B] [family=X,Y] [out=runs] [budget=N]"
 SUBCOMMANDS = {
     "run": (
         f"mesa-bench suite run {SELECTION} [hydra/launcher=joblib|submitit_slurm ...] --multirun",
@@ -249,7 +258,9 @@ SUBCOMMANDS = {
         "Runs the selected jobs of a versioned suite through Hydra's launcher (basic, joblib, "
         "submitit_slurm), skipping every job whose results file exists and validates, so an "
         "interrupted suite resumes; then merges one bundle per method, writes the report and "
-        "publishes to the local leaderboard. Extra overrides: device=auto|cpu|cuda, "
+        "publishes to the local leaderboard. A method the suite does not list (one of "
+        "another package) runs on every suite family it applies to, at budget=N or its "
+        "default budget. Extra overrides: device=auto|cpu|cuda, "
         "tracking.mode=..., +task_overrides.FAMILY.FIELD=VALUE, hydra.launcher.*.",
     ),
     "collect": (

@@ -10,6 +10,7 @@ publishes to the local leaderboard.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -42,6 +43,8 @@ class SuiteRunConfig:
         job: index into the suite's job list (set by the sweep).
         task_overrides: family name -> config field overrides applied to that family's
             runs (``+task_overrides.bandit.horizon=50``).
+        budget: the budget of selected methods the suite does not list (an outside
+            method's); None for each such method's default budget.
         out: output folder.
         tracking: wandb settings.
         device: ``auto``, ``cpu`` or ``cuda``.
@@ -51,6 +54,7 @@ class SuiteRunConfig:
     methods: list[str] = field(default_factory=list)
     families: list[str] = field(default_factory=list)
     job: int = -1
+    budget: int | None = None
     task_overrides: dict[str, Any] = field(default_factory=dict)
     out: str = "runs"
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -76,6 +80,31 @@ def run_config(cfg: SuiteRunConfig, suite: Suite, job: Job) -> RunConfig:
         tracking=cfg.tracking,
         device=cfg.device,
     )
+
+
+def selected_suite(name: str, methods: list[str], budget: int | None = None) -> Suite:
+    """Returns suite ``name`` with each of ``methods`` that it does not list added on every
+    family of the suite the method applies to, at ``budget`` (or the method's default), so
+    a method from another package runs on the suite's families, seeds and evaluation."""
+    suite = get_suite(name)
+    outside = [m for m in methods if m not in suite.methods()]
+    if not outside:
+        return suite
+    entries, placed = [], set()
+    for e in suite.entries:
+        family_cls = FAMILIES.get(e.family)
+        family = family_cls(family_cls.config_class(name=e.family, **e.task))
+        extra = {}
+        for method in outside:
+            entry = METHODS.get(method)(method)
+            if entry.applies_to(family):
+                extra[method] = entry.default_budget if budget is None else budget
+                placed.add(method)
+        entries.append(dataclasses.replace(e, methods={**e.methods, **extra}))
+    for method in outside:
+        if method not in placed:
+            raise ValueError(f"method {method!r} applies to no family of suite {name!r}")
+    return dataclasses.replace(suite, entries=tuple(entries))
 
 
 def results_path(out: str | Path, suite: Suite, job: Job) -> Path:
@@ -109,7 +138,7 @@ def run_job(cfg: SuiteRunConfig) -> str:
     """Runs (or skips) suite job ``cfg.job``; returns its final state. Never raises."""
     from mesa_bench.running import jobs
 
-    suite = get_suite(cfg.suite)
+    suite = selected_suite(cfg.suite, cfg.methods, cfg.budget)
     job = suite.jobs(cfg.methods or None, cfg.families or None)[cfg.job]
     status = status_path(cfg.out, suite, job)
     try:
