@@ -89,8 +89,13 @@ run maze0 maze rl2 8000000 task.diversity=0 method.encoder=conv
 # maze at diversity 1: goal reached >= 80% under goal-anywhere
 run maze1 maze memoryless 10000000 task.diversity=1 method.encoder=conv
 run maze1 maze rl2 8000000 task.diversity=1 method.encoder=conv
-# the flat encoder (today's default) at diversity 0
-run maze0-flat maze rl2 4000000 task.diversity=0
+# the flat encoder (today's default): maze at both diversities, keys-chests
+run maze0-flat maze rl2 5000000 task.diversity=0
+run maze0-flat maze memoryless 8000000 task.diversity=0
+run maze1-flat maze rl2 5000000 task.diversity=1
+run maze1-flat maze memoryless 8000000 task.diversity=1
+run keys-chests-flat keys-chests rl2 5000000
+run keys-chests-flat keys-chests memoryless 3000000
 
 # keys-chests: under many-keys the agent picks up more keys than it needs
 run keys-chests keys-chests rl2 8000000 method.encoder=conv
