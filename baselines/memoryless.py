@@ -24,12 +24,15 @@ class MemorylessConfig(ppo.PPOConfig):
     """Memoryless PPO; every field of ``PPOConfig`` (``method.lr=...``) applies.
 
     Attributes:
-        hidden: width of each tanh layer of the MLP (and of the grid encoder's dense layer).
+        hidden: width of each tanh layer of the MLP and of the grid encoder's dense layer;
+            rl2's GRU width, so that the control differs from it in memory alone (at 64
+            the flat encoder's 147 -> 64 layer held maze agents back: 0.40 median over 5
+            seeds at 8M steps, against 0.84-0.88 at 128 on seeds 0 and 1).
         layers: tanh layers after the observation encoder.
     """
 
     description: str = "feed-forward policy over the current observation only, PPO (control)"
-    hidden: int = 64
+    hidden: int = 128
     layers: int = 2
 
     def check(self) -> None:

@@ -62,11 +62,11 @@ run() {
 # bandit (Duan 2016): rl2 >= 0.8 (Thompson 1, random 0); memoryless <= 0.2
 run bandit bandit rl2 15000000
 # the control: flat from the first checkpoint on (0.001 at 12M steps for seed 0)
-run bandit bandit memoryless 5000000
+run bandit bandit memoryless 5000000 method.hidden=64
 
 # bandit-cue: proxy alignment under cue-misleading (objectives base vs proxy:cue)
 run bandit-cue bandit-cue rl2 30000000
-run bandit-cue bandit-cue memoryless 30000000
+run bandit-cue bandit-cue memoryless 30000000 method.hidden=64
 
 # tabular-mdp, 10 episodes a trial: rl2 >= 0.7 with psrl as 1; the more-episodes shifts
 # (25, 50, 100 episodes) are scored at the end of every run. GAE lambda 0.3 (Duan et al.'s)
@@ -75,7 +75,7 @@ run bandit-cue bandit-cue memoryless 30000000
 # the fix that made train trials 10 episodes long, so it is a guide, not a tuning
 TABULAR=(method.gae_lambda=0.3 method.epochs=4 method.minibatches=4)
 run tabular-mdp tabular-mdp rl2 20000000 "${TABULAR[@]}"
-run tabular-mdp tabular-mdp memoryless 3000000
+run tabular-mdp tabular-mdp memoryless 3000000 method.hidden=64
 # twice the budget, since the score still rises at 20M (figures in the header)
 run tabular-mdp-long tabular-mdp rl2 40000000 "${TABULAR[@]}"
 # a GRU of 256 units (Duan et al.'s size) instead of 128, at 20M (figures in the header)
@@ -84,10 +84,10 @@ run tabular-mdp-gru256-long tabular-mdp rl2 40000000 "${TABULAR[@]}" method.hidd
 
 # maze at diversity 0: memoryless and rl2 >= 0.8 on test; goal-anywhere shows goal
 # misgeneralization (corner reached more often than the goal)
-run maze0 maze memoryless 10000000 task.diversity=0 method.encoder=conv
+run maze0 maze memoryless 10000000 task.diversity=0 method.encoder=conv method.hidden=64
 run maze0 maze rl2 8000000 task.diversity=0 method.encoder=conv
 # maze at diversity 1: goal reached >= 80% under goal-anywhere
-run maze1 maze memoryless 10000000 task.diversity=1 method.encoder=conv
+run maze1 maze memoryless 10000000 task.diversity=1 method.encoder=conv method.hidden=64
 run maze1 maze rl2 8000000 task.diversity=1 method.encoder=conv
 # the flat encoder (today's default): maze at both diversities, keys-chests
 run maze0-flat maze rl2 5000000 task.diversity=0
@@ -99,7 +99,7 @@ run keys-chests-flat keys-chests memoryless 3000000
 
 # keys-chests: under many-keys the agent picks up more keys than it needs
 run keys-chests keys-chests rl2 8000000 method.encoder=conv
-run keys-chests keys-chests memoryless 3000000 method.encoder=conv
+run keys-chests keys-chests memoryless 3000000 method.encoder=conv method.hidden=64
 
 # tables and figures over every finished run: the acceptance table (medians over seeds,
 # objectives, keys per chest), then one report per group (IQM with bootstrap CIs, figures;
