@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
@@ -506,24 +506,24 @@ IterationHook = Callable[[int], None]
 # --- the trainer ---
 
 
-class PolicyNet(nn.Module):
+class PolicyNet(nn.Module, ABC):
     """What the trainer asks of a policy network (``rl2``'s GRU, ``memoryless``'s MLP).
 
     Its state is a ``(n, state_size)`` tensor (``state_size`` 0 for a memoryless policy),
     reset by the network itself where ``Inputs.start`` marks a trial start.
     """
 
+    @abstractmethod
     def initial_state(self, n: int, device: torch.device) -> torch.Tensor:
         """Returns the state at the start of ``n`` trials."""
-        raise NotImplementedError
 
+    @abstractmethod
     def step(self, x: Inputs, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns logits ``(n, A)``, normalized values ``(n,)`` and the next state."""
-        raise NotImplementedError
 
+    @abstractmethod
     def sequence(self, x: Inputs, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns logits ``(T, n, A)`` and values ``(T, n)`` over a rollout from ``h0``."""
-        raise NotImplementedError
 
 
 class PolicyAgent(Method):

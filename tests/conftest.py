@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import mesa_bench.metrics as metrics
 from mesa_bench.protocol.entry import MethodConfig
-from mesa_bench.registry import FAMILIES
+from mesa_bench.registry import FAMILIES, Registry
 from mesa_bench.running.config import RunConfig
 from mesa_bench.tracking import TrackingConfig
 
@@ -57,3 +59,21 @@ def run_config(tmp_path):
         )
 
     return make
+
+
+@pytest.fixture
+def flip(monkeypatch):
+    """Returns ``flip(name)``: METRICS afresh, with metric ``name``'s direction reversed."""
+
+    def flip(name: str) -> None:
+        registry = Registry("metric")
+        for n in metrics.METRICS.names():
+            info = metrics.METRICS.get(n)
+            if n == name:
+                info = dataclasses.replace(
+                    info, higher_is_better=not info.higher_is_better, description="flipped"
+                )
+            registry.register(n, info)
+        monkeypatch.setattr(metrics, "METRICS", registry)
+
+    return flip

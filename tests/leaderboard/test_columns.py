@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 
 import httpx
@@ -15,25 +14,6 @@ from leaderboard.checks import check_submission
 from leaderboard.columns import COLUMNS
 from leaderboard.export import all_rows, to_markdown
 from leaderboard.store import SORT_KEYS, Store
-from mesa_bench.registry import Registry
-
-
-@pytest.fixture
-def flip(monkeypatch):
-    """Returns ``flip(name)``: METRICS afresh, with metric ``name``'s direction reversed."""
-
-    def flip(name: str) -> None:
-        registry = Registry("metric")
-        for n in metrics.METRICS.names():
-            info = metrics.METRICS.get(n)
-            if n == name:
-                info = dataclasses.replace(
-                    info, higher_is_better=not info.higher_is_better, description="flipped"
-                )
-            registry.register(n, info)
-        monkeypatch.setattr(metrics, "METRICS", registry)
-
-    return flip
 
 
 @pytest.fixture

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import pytest
 from rich.console import Console
 
 import mesa_bench.metrics as metrics
-from mesa_bench.registry import Registry
 from mesa_bench.reporting.report import build_report, report_tables
-
-
-@pytest.fixture
-def flip(monkeypatch):
-    """Returns ``flip(name)``: METRICS afresh, with metric ``name``'s direction reversed."""
-
-    def flip(name: str) -> None:
-        registry = Registry("metric")
-        for n in metrics.METRICS.names():
-            info = metrics.METRICS.get(n)
-            if n == name:
-                info = dataclasses.replace(
-                    info, higher_is_better=not info.higher_is_better, description="flipped"
-                )
-            registry.register(n, info)
-        monkeypatch.setattr(metrics, "METRICS", registry)
-
-    return flip
 
 
 @pytest.fixture
