@@ -64,6 +64,8 @@ class BanditVectorEnv(TaskVectorEnv):
     v1: first version.
     """
 
+    torch_twin = "benchmarks.bandit.torch_env:BanditTorchEnv"
+
     def __init__(
         self,
         num_envs: int | None = None,

@@ -70,6 +70,8 @@ class BanditCueVectorEnv(TaskVectorEnv):
     v1: first version.
     """
 
+    torch_twin = "benchmarks.bandit_cue.torch_env:BanditCueTorchEnv"
+
     def __init__(
         self,
         num_envs: int | None = None,

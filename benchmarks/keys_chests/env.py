@@ -97,6 +97,7 @@ class KeysChestsVectorEnv(TaskVectorEnv):
     """
 
     agent_channel = AGENT
+    torch_twin = "benchmarks.keys_chests.torch_env:KeysChestsTorchEnv"
 
     def __init__(
         self,

@@ -192,6 +192,7 @@ class MazeVectorEnv(TaskVectorEnv):
     """
 
     agent_channel = AGENT
+    torch_twin = "benchmarks.maze.torch_env:MazeTorchEnv"
 
     def __init__(
         self,

@@ -150,6 +150,8 @@ class MDPVectorEnv(TaskVectorEnv):
     v1: first version.
     """
 
+    torch_twin = "benchmarks.tabular_mdp.torch_env:MDPTorchEnv"
+
     def __init__(
         self,
         num_envs: int | None = None,

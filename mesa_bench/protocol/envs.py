@@ -62,6 +62,9 @@ class TaskVectorEnv(VectorEnv):
     # the observation channel that marks the agent on a grid (size-agnostic encoders crop
     # around it); None where observations are not grids
     agent_channel: int | None = None
+    # "module:Class" of the family's torch twin (``mesa_bench.protocol.torch_envs``), the
+    # same dynamics on tensors for device-resident training; None where there is none
+    torch_twin: str | None = None
 
     def __init__(
         self,

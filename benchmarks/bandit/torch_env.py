@@ -1,0 +1,54 @@
+"""The torch twin of ``BanditVectorEnv``: the same dynamics on tensors, on any device."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+from benchmarks.bandit.env import LAST_FRACTION, BanditVectorEnv
+from mesa_bench.protocol.torch_envs import TorchTaskEnv
+
+
+class BanditTorchEnv(TorchTaskEnv):
+    """K-armed Bernoulli bandits on tensors; see ``BanditVectorEnv`` for the dynamics.
+
+    Args:
+        num_envs: sub-envs.
+        device: where the state lives.
+        arms: K.
+    """
+
+    def __init__(self, num_envs: int, device: torch.device | str, arms: int = 5):
+        super().__init__(num_envs, device)
+        self.arms = arms
+        self.t = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
+        self.late_pulls = torch.zeros(num_envs, arms, dtype=torch.int64, device=self.device)
+
+    @classmethod
+    def like(cls, env: BanditVectorEnv, device: torch.device | str) -> BanditTorchEnv:
+        return cls(env.num_envs, device, env.arms)
+
+    def min_trial_steps(self) -> int:
+        return int(self.tasks["horizon"])
+
+    def _reset_episodes(self, mask: torch.Tensor) -> None:
+        self.late_window = int(math.ceil(LAST_FRACTION * self.tasks["horizon"]))
+        self.t = torch.where(mask, 0, self.t)
+        self.late_pulls = torch.where(mask[:, None], 0, self.late_pulls)
+
+    def _observe(self) -> torch.Tensor:
+        return (self.t.double() / self.tasks["horizon"]).float()[:, None]
+
+    def _transition(self, actions: torch.Tensor):
+        means, horizon = self.tasks["means"], self.tasks["horizon"]
+        p = means.gather(1, actions[:, None])[:, 0]
+        reward = (self.random.uniform(self.num_envs) < p).float()
+        self.t = self.t + 1
+        late = self.t > horizon - self.late_window
+        self.late_pulls = self.late_pulls + F.one_hot(actions, self.arms) * late[:, None]
+        terminated = self.t >= horizon
+        achieved = {"base": self.late_pulls.argmax(dim=1) == means.argmax(dim=1)}
+        truncated = torch.zeros_like(terminated)
+        return reward, terminated, truncated, reward.double(), achieved
