@@ -13,4 +13,5 @@ METHODS: dict[str, str] = {
     "meta-sgd": "baselines.maml:MetaSGD",
     "icl-transformer": "baselines.icl_transformer:ICLTransformer",
     "icl-lstm": "baselines.icl_lstm:ICLLSTM",
+    "dpt": "baselines.dpt:DPT",
 }

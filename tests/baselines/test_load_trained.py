@@ -28,6 +28,7 @@ TINY: dict[str, tuple[dict, int]] = {
     "meta-sgd": (dict(batch=16, save_every=2, log_every=1), 64),
     "icl-transformer": ({**ICL_TINY, "heads": 2}, 64),
     "icl-lstm": (ICL_TINY, 64),
+    "dpt": ({**ICL_TINY, "heads": 2}, 64),
 }
 
 
