@@ -11,8 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# 2: summaries of version 3 (each seed's rescored curve and first budgets)
-REPORT_VERSION = "2"
+# 2: summaries of version 3 (each seed's rescored curve and first budgets); 3: version 4
+# (gated OR, GMR and behavioral objective, with how many runs qualified)
+REPORT_VERSION = "3"
 
 Num = float | None
 Interval = list[Num]
@@ -111,11 +112,24 @@ class Distribution(_Model):
     per_seed: list[Num]
 
 
+class Capable(_Model):
+    """Which seeds qualify for a gated figure (C >= 0.5 on the split, competent on test)."""
+
+    n: int
+    of: int
+    per_seed: list[bool]
+
+
 class RobustnessBlock(_Model):
-    """Objective robustness of one shift over seeds; run classes counted."""
+    """Objective robustness of one shift over seeds; run classes counted.
+
+    ``C``, ``S`` and ``CR`` describe every seed; the mean and median of ``OR`` and ``GMR``
+    take only the capable seeds (their ``per_seed`` still holds every seed's value).
+    """
 
     proxies: list[str]
     seeds: int
+    capable: Capable
     C: Distribution
     S: Distribution
     OR: Distribution
@@ -125,12 +139,16 @@ class RobustnessBlock(_Model):
 
 
 class BehaviorBlock(_Model):
-    """Behavioral objective of one split over seeds (winner per seed, mean posterior)."""
+    """Behavioral objective of one split over seeds (winner per seed, mean posterior).
+
+    ``objective``, ``counts`` and ``posterior_mean`` take only the capable seeds.
+    """
 
     objective: str | None
     counts: dict[str, int]
     posterior_mean: dict[str, float]
     per_seed: list[str | None]
+    capable: Capable
 
 
 class Signatures(_Model):
@@ -192,6 +210,8 @@ class Headline(_Model):
     algorithmic_range: int
     coverage: Num
     objective_robustness: Num
+    objective_robustness_capable: int
+    objective_robustness_runs: int
     min_seeds: int
     families: int
 

@@ -10,7 +10,8 @@ by ``mesa_bench.metrics.summary.summarize``. Writes to ``DIR``:
 - ``reachability.png``: fraction of seeds competent (solid) and matched to the score-1
   reference (dashed) at or before each budget;
 - ``objective_robustness.png``: capability C, intended success S and GMR per shift that
-  separates ``base`` from a proxy, bars per method with per-seed dots;
+  separates ``base`` from a proxy, bars per method with per-seed dots (the GMR bar is the
+  mean over capable seeds, C and S over all);
 - ``matched_heatmap.png``: method x family, the fraction of seeds matched to a known
   algorithm, annotated with the most common one.
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from mesa_bench.metrics.robustness import RUN_CLASSES, gated_text
 from mesa_bench.results import ResultsFile, read_results
 
 FIGURES = (
@@ -95,12 +97,20 @@ def _est(e: dict[str, Any]) -> str:
     return f"{_num(e['value'])} [{_num(low)}, {_num(high)}]"
 
 
+def _gated(block: dict[str, Any], key: str) -> str:
+    """Returns e.g. ``"0.36 (3/3 capable)"``: a figure over capable seeds, how many qualified."""
+    return gated_text(block[key]["mean"], block["capable"]["n"], block["capable"]["of"])
+
+
 def _behavior_cell(blocks: dict[str, Any]) -> str:
     cells = []
     for split, b in blocks.items():
-        if b["objective"] is not None:
-            p = b["posterior_mean"][b["objective"]]
-            cells.append(f"{split}: {b['objective']} ({p:.2f})")
+        n, of = b["capable"]["n"], b["capable"]["of"]
+        if b["objective"] is None:
+            cells.append(f"{split}: {gated_text(None, n, of)}")
+            continue
+        p = b["posterior_mean"][b["objective"]]
+        cells.append(f"{split}: {b['objective']} ({p:.2f}; {n}/{of} capable)")
     return ", ".join(cells) or "-"
 
 
@@ -113,8 +123,16 @@ FAMILY_COLUMNS = (
     ("p20", "score_p20"),
     ("competent (reach)", "reachability"),
     ("matched", None),
-    ("objective robustness (OR)", "objective_robustness"),
-    ("behavioral objective", None),
+    ("objective robustness (OR, capable runs)", "objective_robustness"),
+    ("behavioral objective (capable runs)", None),
+)
+CLASS_COLUMNS = (
+    ("method", None),
+    ("family", None),
+    ("shift", None),
+    *((name, None) for name in RUN_CLASSES),
+    ("OR (capable runs)", "objective_robustness"),
+    ("GMR (capable runs)", "goal_misgeneralization_rate"),
 )
 OVERALL_COLUMNS = (
     ("method", None),
@@ -123,13 +141,14 @@ OVERALL_COLUMNS = (
     ("reach", "reachability"),
     ("range", "algorithmic_range"),
     ("coverage", "coverage"),
-    ("OR", "objective_robustness"),
+    ("OR (capable runs)", "objective_robustness"),
 )
 RANKED_BY = "score_iqm"
 
 
 def report_tables(report: dict[str, Any]) -> list[Any]:
-    """Returns the rich tables: one row per (method, family), then one per method.
+    """Returns the rich tables: one row per (method, family), the run classes per (method,
+    family, shift), then one row per method.
 
     Methods come best first by overall score IQM, in that metric's registered direction.
     """
@@ -142,6 +161,12 @@ def report_tables(report: dict[str, Any]) -> list[Any]:
     for name, s in methods:
         for family, f in s["families"].items():
             fam.add_row(name, family, *_family_cells(f))
+    classes = metric_table("run classes per shift (seeds)", CLASS_COLUMNS)
+    for name, s in methods:
+        for family, f in s["families"].items():
+            for shift, b in f["objective_robustness"].items():
+                counts = [str(b["classes"][c]) for c in RUN_CLASSES]
+                classes.add_row(name, family, shift, *counts, _gated(b, "OR"), _gated(b, "GMR"))
     overall = metric_table("overall", OVERALL_COLUMNS)
     for name, s in methods:
         h = s["headline"]
@@ -152,9 +177,13 @@ def report_tables(report: dict[str, Any]) -> list[Any]:
             _num(h["reachability"]),
             str(h["algorithmic_range"]),
             _num(h["coverage"]),
-            _num(h["objective_robustness"]),
+            gated_text(
+                h["objective_robustness"],
+                h["objective_robustness_capable"],
+                h["objective_robustness_runs"],
+            ),
         )
-    return [fam, overall]
+    return [fam, classes, overall]
 
 
 def _family_cells(f: dict[str, Any]) -> list[str]:
@@ -162,7 +191,7 @@ def _family_cells(f: dict[str, Any]) -> list[str]:
         f"{k} {v}/{f['matched']['measured']}" for k, v in f["matched"]["counts"].items()
     )
     robust = ", ".join(
-        f"{shift} {_num(b['OR']['mean'])}" for shift, b in f["objective_robustness"].items()
+        f"{shift} {_gated(b, 'OR')}" for shift, b in f["objective_robustness"].items()
     )
     return [
         str(len(f["seeds"])),

@@ -48,7 +48,11 @@ def test_objective_robustness_only_on_separating_shifts(results_factory):
         headline(entry_metrics(results_factory(families=("bandit-v1",)))).objective_robustness
         is None
     )
-    summary = entry_metrics(results_factory())
+    # OR is gated: only capable seeds (C >= 0.5 on the shift, competent on test) count
+    assert headline(entry_metrics(results_factory())).objective_robustness is None  # s 0.7
+    summary = entry_metrics(results_factory(skill=0.85))
     stats = summary["objective_robustness"]["maze-v1/goal-anywhere"]
-    per_seed = [v for v in stats["OR"]["per_seed"] if v is not None]
+    capable = stats["capable"]["per_seed"]
+    per_seed = [v for v, ok in zip(stats["OR"]["per_seed"], capable, strict=True) if ok]
+    assert per_seed and None not in per_seed
     assert headline(summary).objective_robustness == pytest.approx(sum(per_seed) / len(per_seed))

@@ -33,7 +33,7 @@ def _order(table) -> list[str]:
 
 
 def test_methods_rank_best_first_with_arrows_and_descriptions(tables):
-    family, overall = tables()
+    family, _, overall = tables()
     assert _order(overall) == _order(family) == ["strong", "weak"]
     headers = [c.header for c in overall.columns]
     assert headers[1] == "score IQM [95% CI] \u2191" and headers[0] == "method"
@@ -42,10 +42,10 @@ def test_methods_rank_best_first_with_arrows_and_descriptions(tables):
 
 def test_a_registered_direction_decides_rank_and_arrow(tables, flip):
     flip("score_iqm")
-    family, overall = tables()
+    family, _, overall = tables()
     assert _order(overall) == _order(family) == ["weak", "strong"]
     assert overall.columns[1].header == "score IQM [95% CI] \u2193"
     assert "score IQM [95% CI]: flipped (lower is better)" in overall.caption
     flip("coverage")  # a column that does not rank: only its arrow follows
-    _, overall = tables()
+    *_, overall = tables()
     assert [c.header for c in overall.columns][5] == "coverage \u2193"

@@ -116,7 +116,8 @@ def test_objective_robustness_per_shift(make):
         [1.0] * 4,
         achieved={"base": [t, f, f, f], "proxy:corner": [f, t, t, f]},
     )
-    train = make.split([1.0] * 4, achieved={"base": [t, t, t, t], "proxy:corner": [t, t, t, t]})
+    # competent on test (score 0.9): a capable run, so its OR enters the aggregates
+    train = make.split([9.0] * 4, achieved={"base": [t, t, t, t], "proxy:corner": [t, t, t, t]})
     r = make.run(**{"goal-anywhere": shift})
     r.splits["test"] = train
     s = summarize(make.results(r), n_resamples=50)
@@ -164,7 +165,7 @@ def test_behavioral_objective_is_recomputed_from_fits(make):
             )
         }
 
-    runs = [make.run(seed=0), make.run(seed=1)]
+    runs = [make.run(seed=0, test=(9.0, 9.0)), make.run(seed=1, test=(9.0, 9.0))]  # competent
     runs[0].behavior.update(behavior(-1.0, -10.0))
     runs[1].behavior.update(behavior(-10.0, -1.0 - np.log(3.0)))
     s = summarize(make.results(*runs), n_resamples=20)
