@@ -12,6 +12,7 @@ OpenAPI schema at ``/openapi.json`` and its browsable form at ``/docs``.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 from collections import OrderedDict
@@ -32,6 +33,7 @@ from leaderboard import figures
 from leaderboard.checks import MAX_BODY_BYTES, EntryError, check_submission
 from leaderboard.columns import COLUMNS, DEFAULT_SORT, column
 from leaderboard.formatting import fmt_ci, fmt_num, fmt_pct, safe_url
+from leaderboard.intake import RETRY_AFTER_S, Busy, Intake
 from leaderboard.store import SORT_KEYS, EntryRow, Store, StoreError
 from leaderboard.suites import AD_HOC, RANKED, SUITES
 from mesa_bench import __version__
@@ -39,21 +41,33 @@ from mesa_bench.results import ResultsFile, parse_results
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
-DRAIN_LIMIT = 64 * 1024 * 1024
+BODY_TIMEOUT_S = 30.0
 CSP = (
     "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
 
-def create_app(store: Store | str | None = None) -> FastAPI:
-    """Returns the app over ``store`` (a Store, a database URL or path; None: the default)."""
+def create_app(
+    store: Store | str | None = None,
+    intake: Intake | None = None,
+    body_timeout_s: float = BODY_TIMEOUT_S,
+) -> FastAPI:
+    """Returns the app over ``store`` (a Store, a database URL or path; None: the default).
+
+    Args:
+        store: the database.
+        intake: the scoring queue submissions wait in (None: the default sizes).
+        body_timeout_s: seconds a client may take to send a submission's body (then 408).
+    """
     if not isinstance(store, Store):
         store = Store(store)
+    intake = intake or Intake()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
+        intake.close()
         store.close()  # lets SQLite fold its write-ahead log back into the one file
 
     app = FastAPI(
@@ -67,6 +81,8 @@ def create_app(store: Store | str | None = None) -> FastAPI:
         ),
     )
     app.state.store = store
+    app.state.intake = intake
+    app.state.body_timeout_s = body_timeout_s
     app.state.results_cache = _ResultsCache(store)
     app.state.page_cache = _PageCache(store)
     app.state.figure_lock = threading.Lock()
@@ -86,11 +102,24 @@ def create_app(store: Store | str | None = None) -> FastAPI:
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(EntryError)
     async def _entry_error(request: Request, exc: EntryError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message, "field": exc.field}, status_code=exc.status)
+        # the rest of an unread body is never drained: the connection ends with the answer
+        unread = isinstance(exc, _TooLarge) or exc.status == 408
+        headers = {"Connection": "close"} if unread else None
+        return JSONResponse(
+            {"detail": exc.message, "field": exc.field}, status_code=exc.status, headers=headers
+        )
 
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=400)
+
+    @app.exception_handler(Busy)
+    async def _busy(request: Request, exc: Busy) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.message, "field": None},
+            status_code=exc.status,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
     app.add_middleware(_SecurityHeaders)
 
@@ -215,10 +244,14 @@ def _add_api_routes(app: FastAPI) -> None:
             200: {"description": "identical content was already stored; that entry"},
             201: {"description": "stored as a new entry"},
             400: {"description": "body is not JSON"},
-            401: {"description": "missing or unknown token"},
+            401: {"description": "missing, unknown or revoked token"},
+            403: {"description": "another submitter posted this method name first"},
+            408: {"description": "the body took too long to arrive"},
             409: {"description": "method version already holds different results"},
             413: {"description": f"body over {MAX_BODY_BYTES} bytes"},
             422: {"description": "invalid results; `field` names where"},
+            429: {"description": "this token has too many submissions in progress"},
+            503: {"description": "the scoring queue is full; see Retry-After"},
         },
         openapi_extra={
             "requestBody": {
@@ -233,21 +266,35 @@ def _add_api_routes(app: FastAPI) -> None:
         """Checks, scores and stores a results file (one method on one suite).
 
         Answers 201 with the new entry, or 200 with the stored one when the same content
-        was submitted before. Errors name the offending field.
+        was submitted before (credited to whoever sent it first). Errors name the
+        offending field. The token and the declared size are checked before any byte of
+        the body is read; checking and scoring wait in a bounded queue of their own.
         """
-        body = await _read_body(request)
-        submitter = await run_in_threadpool(store.authenticate, _bearer(request))
-        if submitter is None:
+        who = await run_in_threadpool(store.identify, _bearer(request))
+        if who is None:
             return _unauthorized(request)
-        checked = await run_in_threadpool(check_submission, body)
-        row, created = await run_in_threadpool(store.submit, checked, submitter)
+        _refuse_declared_size(request)
+        intake: Intake = app.state.intake
+        with intake.place(who.id):
+            body = await _read_body(request, app.state.body_timeout_s)
+            row, created = await intake.run(_accept, store, body, who.id)
         out = _with_links(row)
         out["created"] = created
+        if not created and row.submitter != who.name:
+            out["note"] = (
+                f"identical content was first submitted by {row.submitter!r}; "
+                "the entry stays credited to them"
+            )
         return JSONResponse(out, status_code=201 if created else 200)
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+
+def _accept(store: Store, body: bytes, submitter_id: int) -> tuple[EntryRow, bool]:
+    """Checks, claims (name, version, content: before scoring), scores and stores."""
+    return store.submit(check_submission(body), submitter_id)
 
 
 def _with_links(row: EntryRow) -> dict[str, Any]:
@@ -277,21 +324,31 @@ def _unauthorized(request: Request) -> JSONResponse:
     )
 
 
-async def _read_body(request: Request) -> bytes:
-    """Returns the body, refusing (413) anything over the limit without keeping it."""
+class _TooLarge(EntryError):
+    """A 413 answered before the rest of the body is read: the connection is closed."""
+
+    def __init__(self, message: str):
+        super().__init__("(body)", message, 413)
+
+
+def _refuse_declared_size(request: Request) -> None:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > DRAIN_LIMIT:
-        raise EntryError("(body)", f"body of {declared} bytes; the limit is {MAX_BODY_BYTES}", 413)
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _TooLarge(f"body of {declared} bytes; the limit is {MAX_BODY_BYTES}")
+
+
+async def _read_body(request: Request, timeout_s: float) -> bytes:
+    """Returns the body; 413 as soon as it passes the limit, 408 when it comes too slowly."""
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= MAX_BODY_BYTES:
-            chunks.append(chunk)
-        elif size > DRAIN_LIMIT:
-            break
-    if size > MAX_BODY_BYTES:
-        # drained (up to DRAIN_LIMIT) so the client, still sending, reads the answer
-        raise EntryError("(body)", f"body of {size}+ bytes; the limit is {MAX_BODY_BYTES}", 413)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _TooLarge(f"body of {size}+ bytes; the limit is {MAX_BODY_BYTES}")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise EntryError("(body)", f"the body did not arrive within {timeout_s:g} s", 408) from None
     return b"".join(chunks)
 
 

@@ -25,8 +25,16 @@ from leaderboard.suites import SUITES, SuiteRule, known_versions, suite_ids
 from mesa_bench.results import ResultsError, ResultsFile, parse_results
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
-MAX_RUNS = 5000
+# Caps on what scoring costs: it grows with runs x checkpoints (about 0.3 ms each on one
+# core), so they keep the slowest legal entry to a few seconds. The full suite needs about
+# 100 runs of 16 checkpoints, 1000 trials and 4 splits each.
+MAX_RUNS = 1000
 MAX_FAMILIES = 64
+MAX_CHECKPOINTS = 64
+MAX_TOTAL_CHECKPOINTS = 8192
+MAX_SPLITS = 16
+MAX_TRIALS = 10_000
+MAX_KEYS = 32
 MAX_NAME_LENGTH = 100
 INT64_MAX = 2**63 - 1
 JSON_ERRORS = {"json_invalid", "json_type"}
@@ -121,11 +129,36 @@ def suite_rule(suite_id: str, version: int) -> SuiteRule:
 
 
 def _check_sizes(results: ResultsFile) -> None:
+    """Refuses anything whose scoring would cost more than the caps allow."""
     if len(results.runs) > MAX_RUNS:
         raise EntryError("runs", f"{len(results.runs)} runs; an entry holds at most {MAX_RUNS}")
     families = {run.family for run in results.runs}
     if len(families) > MAX_FAMILIES:
         raise EntryError("runs", f"{len(families)} families; an entry holds at most {MAX_FAMILIES}")
+    total = 0
+    for i, run in enumerate(results.runs):
+        where = f"runs.{i}"
+        _cap(len(run.curve), MAX_CHECKPOINTS, f"{where}.curve", "checkpoints")
+        total += len(run.curve)
+        _cap(len(run.splits), MAX_SPLITS, f"{where}.splits", "splits")
+        for split, rec in run.splits.items():
+            _cap(rec.n_trials, MAX_TRIALS, f"{where}.splits.{split}.n_trials", "trials")
+            for group in ("references", "achieved", "extras"):
+                keys = len(getattr(rec, group))
+                _cap(keys, MAX_KEYS, f"{where}.splits.{split}.{group}", "names")
+        _cap(len(run.matches), MAX_SPLITS, f"{where}.matches", "splits")
+        for split, match in run.matches.items():
+            _cap(len(match.points), MAX_CHECKPOINTS, f"{where}.matches.{split}.points", "points")
+            _cap(len(match.eps), MAX_KEYS, f"{where}.matches.{split}.eps", "references")
+        _cap(len(run.behavior), MAX_SPLITS, f"{where}.behavior", "splits")
+        for split, behavior in run.behavior.items():
+            _cap(len(behavior.fits), MAX_KEYS, f"{where}.behavior.{split}.fits", "objectives")
+    _cap(total, MAX_TOTAL_CHECKPOINTS, "runs", "checkpoints over all runs")
+
+
+def _cap(count: int, limit: int, where: str, what: str) -> None:
+    if count > limit:
+        raise EntryError(where, f"{count} {what}; an entry holds at most {limit}")
 
 
 def _check_run(results: ResultsFile, i: int) -> None:

@@ -17,6 +17,17 @@ import sys
 DB_ENV = "MESA_BENCH_LEADERBOARD_DB"
 SERVER_ENV = "MESA_BENCH_SERVER"
 TOKEN_ENV = "MESA_BENCH_TOKEN"
+# uvicorn's connection limits: idle keep-alive closed after 5 s, request heads over 16 KiB
+# refused, at most 256 connections served at once (503 beyond), so a flood of idle or huge
+# requests cannot hold the server. uvicorn has no timeout on reading request heads: the
+# reverse proxy in front provides it (docs/leaderboard-deployment.md).
+SERVER_SETTINGS = {
+    "timeout_keep_alive": 5,
+    "h11_max_incomplete_event_size": 16 * 1024,
+    "limit_concurrency": 256,
+    "timeout_graceful_shutdown": 30,
+    "server_header": False,
+}
 
 
 def add_leaderboard_command(subparsers) -> None:
@@ -28,6 +39,27 @@ def add_leaderboard_command(subparsers) -> None:
     _db_option(s)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=int, default=8000, help="port to listen on")
+    s.add_argument(
+        "--scoring-workers", type=int, default=1, help="submissions scored at once (default 1)"
+    )
+    s.add_argument(
+        "--scoring-queue",
+        type=int,
+        default=8,
+        help="submissions in progress at most, running and waiting (default 8; then 503)",
+    )
+    s.add_argument(
+        "--per-submitter",
+        type=int,
+        default=2,
+        help="submissions in progress per token at most (default 2; then 429)",
+    )
+    s.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a client may take to send a body (default 30; then 408)",
+    )
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("add-submitter", help="create a submitter and print their token once")
@@ -79,11 +111,17 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from leaderboard.app import create_app
+    from leaderboard.intake import Intake
     from leaderboard.store import Store
 
+    try:
+        intake = Intake(args.scoring_workers, args.scoring_queue, args.per_submitter)
+    except ValueError as e:
+        return _fail(str(e), 2)
     store = Store(args.db)
     print(f"leaderboard: http://{args.host}:{args.port}/ (database {_shown(store.url)})")
-    uvicorn.run(create_app(store), host=args.host, port=args.port, log_level="info")
+    app = create_app(store, intake, body_timeout_s=args.body_timeout)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **SERVER_SETTINGS)
     return 0
 
 

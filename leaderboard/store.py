@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -38,7 +39,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
+    false,
     func,
     select,
     update,
@@ -72,6 +75,21 @@ class ConflictError(EntryError):
         super().__init__(field, message, status=409)
 
 
+class OwnershipError(EntryError):
+    """A submission under a method name that another submitter posted first (HTTP 403)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(field, message, status=403)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The submitter a token belongs to."""
+
+    id: int
+    name: str
+
+
 class Base(DeclarativeBase):
     """Declarative base of the leaderboard tables (the migrations' target metadata)."""
 
@@ -85,6 +103,7 @@ class Submitter(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Entry(Base):
@@ -120,6 +139,28 @@ class Entry(Base):
     scoring_version: Mapped[str] = mapped_column(String(40))
     metrics_json: Mapped[str] = mapped_column(Text, deferred=True)
     results_zlib: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class MethodOwner(Base):
+    """Who posted a method name first: only they may post further entries under it."""
+
+    __tablename__ = "method_owners"
+
+    method_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    submitter_id: Mapped[int] = mapped_column(ForeignKey("submitters.id"))
+
+
+class AuditRecord(Base):
+    """One admin action (a token revoked, an entry hidden or removed), kept for good."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text)
 
 
 class Figure(Base):
@@ -167,6 +208,7 @@ class EntryRow:
     reachability: float | None
     algorithmic_range: int | None
     objective_robustness: float | None
+    hidden: bool = False
 
     @property
     def suite(self) -> str:
@@ -262,28 +304,71 @@ class Store:
             return list(s.scalars(select(Submitter.name).order_by(Submitter.name)))
 
     def authenticate(self, token: str | None) -> int | None:
-        """Returns the id of the submitter holding ``token``, or None."""
+        """Returns the id of the submitter holding ``token``, or None (revoked: None)."""
+        who = self.identify(token)
+        return None if who is None else who.id
+
+    def identify(self, token: str | None) -> Identity | None:
+        """Returns the submitter holding ``token`` (not revoked), or None."""
         if not token:
             return None
         digest = hash_token(token)
         with self.sessions() as s:
             row = s.execute(
-                select(Submitter.id, Submitter.token_hash).where(Submitter.token_hash == digest)
+                select(Submitter.id, Submitter.name, Submitter.token_hash).where(
+                    Submitter.token_hash == digest, Submitter.revoked_at.is_(None)
+                )
             ).first()
         # the lookup is by hash of a 256-bit secret; compare_digest guards the final check
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             return None
-        return row.id
+        return Identity(row.id, row.name)
 
     # --- entries ----------------------------------------------------------------------
+
+    def claim(self, checked: CheckedEntry, submitter_id: int) -> EntryRow | None:
+        """Returns the stored entry of identical content, or None when it may be stored.
+
+        Costs a few indexed lookups, so it runs before scoring: a refused submission
+        never holds a CPU. Raises OwnershipError (403) when another submitter posted the
+        method name first, ConflictError (409) when the suite holds a different entry for
+        this method name and version, or when identical content was removed by an admin.
+        """
+        existing = self._by_hash(checked.content_hash, hidden=True)
+        if existing is not None:
+            if existing.hidden:
+                raise ConflictError(
+                    "(body)", f"identical content was entry {existing.id}, taken off the board"
+                )
+            return existing
+        results = checked.results
+        with self.sessions() as s:
+            owner = s.execute(
+                select(MethodOwner.submitter_id, Submitter.name)
+                .join(Submitter, Submitter.id == MethodOwner.submitter_id)
+                .where(MethodOwner.method_name == results.method.name)
+            ).first()
+            taken = s.scalar(
+                select(Entry.id).where(
+                    Entry.suite_id == results.suite.id,
+                    Entry.suite_version == results.suite.version,
+                    Entry.method_name == results.method.name,
+                    Entry.method_version == results.method.version,
+                )
+            )
+        if owner is not None and owner.submitter_id != submitter_id:
+            raise _not_owner(results.method.name, owner.name)
+        if taken is not None:
+            raise self._conflict(results)
+        return None
 
     def submit(self, checked: CheckedEntry, submitter_id: int) -> tuple[EntryRow, bool]:
         """Stores a checked submission; returns (its row, whether it was new).
 
-        The same content again returns the stored entry unchanged. Raises ConflictError
-        when the suite already holds a different entry for this method name and version.
+        The same content again returns the stored entry unchanged (credited to whoever
+        sent it first). Every refusal of :meth:`claim` comes before scoring.
         """
-        existing = self._by_hash(checked.content_hash)
+        existing = self.claim(checked, submitter_id)
         if existing is not None:
             return existing, False
         from leaderboard.scoring import SCORING_VERSION, entry_metrics, headline
@@ -318,17 +403,33 @@ class Store:
             metrics_json=json.dumps(summary, allow_nan=False),
             results_zlib=zlib.compress(checked.canonical_json.encode(), 6),
         )
-        try:
-            with self.sessions.begin() as s:
-                s.add(entry)
-                s.execute(_BUMP)
-        except IntegrityError:
-            # a concurrent identical submission won the race, or the version is taken
-            existing = self._by_hash(checked.content_hash)
-            if existing is not None:
-                return existing, False
-            raise self._conflict(results) from None
-        return self.get(entry.id), True
+        for attempt in range(2):
+            try:
+                self._insert(entry, submitter_id)
+                return self.get(entry.id), True
+            except IntegrityError:
+                # a concurrent submission won a race: identical content, the name or the
+                # version; claim names which, and a race on our own new name is retried
+                existing = self.claim(checked, submitter_id)
+                if existing is not None:
+                    return existing, False
+                if attempt:
+                    raise self._conflict(results) from None
+        raise AssertionError("unreachable")
+
+    def _insert(self, entry: Entry, submitter_id: int) -> None:
+        with self.sessions.begin() as s:
+            owner = s.scalar(
+                select(MethodOwner.submitter_id).where(MethodOwner.method_name == entry.method_name)
+            )
+            if owner is None:
+                s.add(MethodOwner(method_name=entry.method_name, submitter_id=submitter_id))
+                s.flush()  # a concurrent first post of the name fails here
+            elif owner != submitter_id:
+                name = s.scalar(select(Submitter.name).where(Submitter.id == owner))
+                raise _not_owner(entry.method_name, name)
+            s.add(entry)
+            s.execute(_BUMP)
 
     def _conflict(self, results) -> ConflictError:
         return ConflictError(
@@ -338,15 +439,17 @@ class Store:
             "stored entries are never replaced: give the new results a new method.version",
         )
 
-    def _by_hash(self, content_hash: str) -> EntryRow | None:
+    def _by_hash(self, content_hash: str, hidden: bool = False) -> EntryRow | None:
+        query = ROWS.where(Entry.content_hash == content_hash)
         with self.engine.connect() as conn:
-            row = conn.execute(ROWS.where(Entry.content_hash == content_hash)).first()
+            row = conn.execute(query if hidden else query.where(VISIBLE)).first()
         return EntryRow(*row) if row else None
 
-    def get(self, entry_id: int) -> EntryRow | None:
-        """Returns the row of entry ``entry_id``, or None."""
+    def get(self, entry_id: int, hidden: bool = False) -> EntryRow | None:
+        """Returns the row of entry ``entry_id`` (a hidden one only with ``hidden``), or None."""
+        query = ROWS.where(Entry.id == entry_id)
         with self.engine.connect() as conn:
-            row = conn.execute(ROWS.where(Entry.id == entry_id)).first()
+            row = conn.execute(query if hidden else query.where(VISIBLE)).first()
         return EntryRow(*row) if row else None
 
     def metrics(self, entry_id: int) -> dict[str, Any] | None:
@@ -355,7 +458,9 @@ class Store:
 
         with self.sessions() as s:
             row = s.execute(
-                select(Entry.metrics_json, Entry.scoring_version).where(Entry.id == entry_id)
+                select(Entry.metrics_json, Entry.scoring_version).where(
+                    Entry.id == entry_id, VISIBLE
+                )
             ).first()
         if row is None:
             return None
@@ -363,15 +468,22 @@ class Store:
             return self._rescore_entry(entry_id)
         return json.loads(row.metrics_json)
 
-    def results_json(self, entry_id: int) -> str | None:
+    def results_json(self, entry_id: int, hidden: bool = False) -> str | None:
         """Returns the entry's results file as stored (canonical JSON), or None."""
+        query = select(Entry.results_zlib).where(Entry.id == entry_id)
         with self.sessions() as s:
-            blob = s.scalar(select(Entry.results_zlib).where(Entry.id == entry_id))
+            blob = s.scalar(query if hidden else query.where(VISIBLE))
         return None if blob is None else zlib.decompress(blob).decode()
+
+    def results_size(self, entry_id: int) -> int | None:
+        """Returns the length of the entry's stored results JSON in bytes, or None."""
+        with self.sessions() as s:
+            blob = s.scalar(select(Entry.results_zlib).where(Entry.id == entry_id, VISIBLE))
+        return None if blob is None else len(zlib.decompress(blob))
 
     def versions(self, method_name: str) -> list[EntryRow]:
         """Returns every entry of method ``method_name`` (all versions, suites), newest first."""
-        query = ROWS.where(Entry.method_name == method_name)
+        query = ROWS.where(Entry.method_name == method_name, VISIBLE)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(Entry.created_at.desc(), Entry.id.desc())).all()
         return [EntryRow(*r) for r in rows]
@@ -379,7 +491,7 @@ class Store:
     def count(self) -> int:
         """Returns the number of stored entries."""
         with self.sessions() as s:
-            return s.scalar(select(func.count(Entry.id))) or 0
+            return s.scalar(select(func.count(Entry.id)).where(VISIBLE)) or 0
 
     def list(
         self,
@@ -407,7 +519,7 @@ class Store:
             raise StoreError(f"unknown sort key {sort!r} (known: {', '.join(SORT_KEYS)})", "sort")
         if order not in ("asc", "desc"):
             raise StoreError(f"order must be 'asc' or 'desc', got {order!r}", "order")
-        conditions = _filters(suite, board, method)
+        conditions = [VISIBLE, *_filters(suite, board, method)]
         query = ROWS.where(*conditions)
         for column in _sort_columns(sort):
             column = column.desc() if order == "desc" else column.asc()
@@ -451,6 +563,55 @@ class Store:
             entry.scoring_version = SCORING_VERSION
             s.execute(_BUMP)
         return summary
+
+    # --- admin actions (each one recorded in the audit log) --------------------------------
+
+    def revoke_token(self, name: str, reason: str = "") -> None:
+        """Revokes the token of submitter ``name``; their entries stay on the board."""
+        with self.sessions.begin() as s:
+            submitter = s.scalar(select(Submitter).where(Submitter.name == name))
+            if submitter is None:
+                raise StoreError(f"no submitter {name!r} (known: {_names(self.submitters())})")
+            if submitter.revoked_at is not None:
+                raise StoreError(f"the token of {name!r} is already revoked")
+            submitter.revoked_at = _now()
+            _audit(s, "revoke-token", f"submitter {name}", reason)
+
+    def set_hidden(self, entry_id: int, hidden: bool, reason: str = "") -> EntryRow:
+        """Hides entry ``entry_id`` from every page, listing and export (or shows it again)."""
+        with self.sessions.begin() as s:
+            entry = s.get(Entry, entry_id)
+            if entry is None:
+                raise StoreError(f"no entry {entry_id}")
+            if entry.hidden == hidden:
+                raise StoreError(f"entry {entry_id} is already {'hidden' if hidden else 'shown'}")
+            entry.hidden = hidden
+            _audit(s, "hide-entry" if hidden else "show-entry", f"entry {entry_id}", reason)
+            s.execute(_BUMP)
+        return self.get(entry_id, hidden=True)
+
+    def remove_entry(self, entry_id: int, reason: str = "") -> EntryRow:
+        """Deletes entry ``entry_id`` and its figures for good; returns what it was."""
+        row = self.get(entry_id, hidden=True)
+        if row is None:
+            raise StoreError(f"no entry {entry_id}")
+        with self.sessions.begin() as s:
+            s.execute(delete(Figure).where(Figure.entry_id == entry_id))
+            s.execute(delete(Entry).where(Entry.id == entry_id))
+            what = f"{row.method_name} v{row.method_version} on {row.suite} by {row.submitter}"
+            _audit(s, "remove-entry", f"entry {entry_id}", f"{what}; {reason}".rstrip("; "))
+            s.execute(_BUMP)
+        return row
+
+    def audit_log(self) -> list[tuple[datetime, str, str, str]]:
+        """Returns every admin action as (when, action, target, detail), oldest first."""
+        with self.sessions() as s:
+            rows = s.execute(
+                select(
+                    AuditRecord.at, AuditRecord.action, AuditRecord.target, AuditRecord.detail
+                ).order_by(AuditRecord.id)
+            ).all()
+        return [tuple(r) for r in rows]
 
     def generation(self) -> int:
         """Returns the write counter: any change to the entries makes it grow."""
@@ -548,7 +709,17 @@ ROWS = select(
     Entry.reachability,
     Entry.algorithmic_range,
     Entry.objective_robustness,
+    Entry.hidden,
 ).join(Submitter, Submitter.id == Entry.submitter_id)
+VISIBLE = Entry.hidden.is_(False)
+
+
+def _not_owner(method_name: str, owner: str) -> OwnershipError:
+    return OwnershipError(
+        "method.name",
+        f"method name {method_name!r} belongs to submitter {owner!r}, who posted it first; "
+        "choose another method.name",
+    )
 
 
 def _filters(suite: str | None, board: str | None, method: str | None) -> list:
@@ -579,6 +750,14 @@ def _sort_columns(sort: str) -> list:
         "seeds": [Entry.seeds],
         "date": [Entry.created_at],
     }[sort]
+
+
+def _audit(session, action: str, target: str, detail: str) -> None:
+    session.add(AuditRecord(at=_now(), action=action, target=target, detail=detail))
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names) or "none"
 
 
 def _now() -> datetime:

@@ -28,6 +28,7 @@ class Server:
     port: int = 0
     process: subprocess.Popen | None = None
     log: Path | None = None
+    args: tuple[str, ...] = ()  # further ``serve`` options
 
     @property
     def url(self) -> str:
@@ -39,7 +40,7 @@ class Server:
         self.log = self.db.with_suffix(f".{self.port}.log")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         command = [sys.executable, "-m", "mesa_bench.cli", "leaderboard", "serve"]
-        command += ["--db", str(self.db), "--port", str(self.port)]
+        command += ["--db", str(self.db), "--port", str(self.port), *self.args]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

@@ -3,75 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import os
 import sqlite3
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from leaderboard.checks import check_submission
 from leaderboard.export import export
 from leaderboard.store import ROWS, Base, ConflictError, EntryRow, Store, StoreError
-
-from requirements import require
-
-POSTGRES_ENV = "MESA_BENCH_TEST_POSTGRES_URL"
-# The database `make postgres` creates; $POSTGRES_ENV points the tests at another one.
-POSTGRES_URL = "postgresql+psycopg://mesa:mesa@127.0.0.1:5432/mesa_bench_test"
-
-
-def _answers(url: str) -> bool:
-    engine = create_engine(url, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect():
-            return True
-    except SQLAlchemyError:
-        return False
-    finally:
-        engine.dispose()
-
-
-def _empty(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """Returns the tests' PostgreSQL URL; skips where it does not answer (fails under CI)."""
-    url = os.environ.get(POSTGRES_ENV) or POSTGRES_URL
-    driver = importlib.util.find_spec("psycopg") is not None
-    require("psycopg (the `postgres` extra of pyproject.toml)", driver, "make setup")
-    shown = make_url(url).render_as_string(hide_password=True)
-    require(f"a PostgreSQL server at {shown}", _answers(url), "make postgres")
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    """Returns a fresh database: a SQLite file, or the tests' PostgreSQL database, emptied."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "board.sqlite")
-        return
-    url = request.getfixturevalue("postgres_url")
-    _empty(url)  # also what an interrupted earlier session left behind
-    yield url
-    _empty(url)
-
-
-@pytest.fixture
-def store(db_url):
-    s = Store(db_url)
-    yield s
-    s.close()
 
 
 def _submit(store, results, submitter):
