@@ -7,6 +7,10 @@ loss), then the trainer itself (``PPOMethod.train``: rollout, update, evaluate).
 set-up and the checkpoint file are ``baselines.torch_training``'s, shared with the
 learning-to-learn trainers; observation encoders are ``baselines.encoders``'.
 
+The train env runs on the host (``method.env_backend=numpy``: the family's NumPy env) or
+on the run's device (``torch``: its torch twin, ``baselines.device_rollout``); ``auto``
+takes the device on CUDA and the faster of the two on the CPU (``AUTO_CPU_BACKEND``).
+
 Training tasks come from the run's seed: the train env samples its own tasks (a new one in
 a sub-env whenever its trial ends) from a generator that is re-seeded from the run's seed
 at the start of every *segment* of ``save_every`` iterations. The trainer's state is saved
@@ -47,6 +51,7 @@ from mesa_bench.api import (
     sample_categorical,
 )
 from mesa_bench.protocol.rl import initial_trial_obs
+from mesa_bench.protocol.torch_envs import has_twin, twin_class
 
 
 @dataclass
@@ -79,6 +84,10 @@ class PPOConfig(MethodConfig):
             It changes the numbers (each segment starts fresh trials), so a saved run
             resumes only under the same value.
         torch_threads: ``torch.set_num_threads`` value; 0 leaves torch's default.
+        env_backend: where the train env steps: ``numpy`` (the host), ``torch`` (the run's
+            device, no per-step host round trip) or ``auto`` (torch on CUDA; on the CPU
+            ``AUTO_CPU_BACKEND``; numpy for a family without a torch twin). The backends
+            draw different random numbers, so each repeats its own numbers only.
     """
 
     # fields that do not change the numbers: a saved run resumes under any value of them
@@ -103,6 +112,7 @@ class PPOConfig(MethodConfig):
     conv_channels: int = 16
     save_every: int = 10
     torch_threads: int = 0
+    env_backend: str = "auto"
 
     def check(self) -> None:
         """Raises ValueError naming the first field out of range."""
@@ -118,11 +128,21 @@ class PPOConfig(MethodConfig):
         for name in ("gamma", "gae_lambda", "value_norm_decay"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"method.{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.env_backend not in ENV_BACKENDS:
+            raise ValueError(
+                f"method.env_backend must be one of {', '.join(ENV_BACKENDS)}, "
+                f"got {self.env_backend!r}"
+            )
         if self.lr <= 0 or self.clip <= 0:
             raise ValueError(f"method.lr and method.clip must be positive ({self.lr}, {self.clip})")
 
 
 # --- train env ---
+
+ENV_BACKENDS = ("auto", "numpy", "torch")
+# what ``auto`` takes on the CPU: the faster backend as measured with
+# benchmarks/speed/train_throughput.py --backends numpy torch
+AUTO_CPU_BACKEND = "numpy"
 
 
 @dataclass
@@ -204,6 +224,17 @@ def next_inputs(
         done=(done & keep).astype(np.float32),
         trial_start=trial_end.copy(),
     )
+
+
+def env_backend(setting: str, env: TaskVectorEnv, device: torch.device) -> str:
+    """Returns the backend ``method.env_backend=setting`` means for ``env`` on ``device``."""
+    if setting == "auto":
+        if not has_twin(env):
+            return "numpy"
+        return "torch" if device.type == "cuda" else AUTO_CPU_BACKEND
+    if setting == "torch" and not has_twin(env):
+        twin_class(env)  # raises, naming the fix
+    return setting
 
 
 # --- model inputs ---
@@ -324,6 +355,58 @@ class Rollout:
     def mean_trial_performance(self) -> float | None:
         """Returns the mean performance of trials that ended in this rollout (None if none)."""
         return float(np.concatenate(self.finished).mean()) if self.finished else None
+
+
+class HostEnv:
+    """The train env on the host (``method.env_backend=numpy``): one copy of the inputs to
+    the device and of the action probabilities back per step.
+
+    Args:
+        env: the NumPy train env (``make_train_env``).
+        seed: the run's seed.
+        device: the run's device.
+    """
+
+    backend = "numpy"
+
+    def __init__(self, env: TaskVectorEnv, seed: int, device: torch.device):
+        self.env, self.seed, self.device = env, seed, device
+
+    def reset(self, segment: int) -> TrialObs:
+        """Resets every sub-env to a fresh trial for ``segment``; returns the first inputs."""
+        return reset_segment(self.env, self.seed, segment)
+
+    def rollout(self, net: PolicyNet, x: TrialObs, h: torch.Tensor, steps: int, rng):
+        """Runs ``steps`` steps from inputs ``x`` and state ``h``, sampling actions with
+        ``rng``; returns the buffer, the next inputs and state, and the value after the
+        last step."""
+        env, device = self.env, self.device
+        space = env.single_observation_space
+        buf = Rollout(steps, env.num_envs, space.shape, space.dtype, device)
+        with torch.inference_mode():
+            for t in range(steps):
+                logits, value, h = net.step(to_inputs(x, device), h)
+                action, logp = sample_actions(rng, logits)
+                obs, reward, term, trunc, info = env.step(action)
+                buf.add(t, x, action, logp, value, reward, info)
+                x = next_inputs(obs, action, reward, term | trunc, info["trial_end"])
+            _, last_value, _ = net.step(to_inputs(x, device), h)
+        return buf, x, h, last_value
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def make_runner(cfg: PPOConfig, family: RLFamily, seed: int, device: torch.device):
+    """Returns the train env on the backend ``cfg.env_backend`` resolves to (a ``HostEnv``
+    or a ``baselines.device_rollout.DeviceEnv``; both have ``backend``, ``env``, ``reset``,
+    ``rollout`` and ``close``)."""
+    env = make_train_env(family, cfg.num_envs, seed)
+    if env_backend(cfg.env_backend, env, device) == "numpy":
+        return HostEnv(env, seed, device)
+    from baselines.device_rollout import DeviceEnv  # it builds on this module
+
+    return DeviceEnv(env, seed, device)
 
 
 # --- update ---
@@ -584,9 +667,8 @@ class PPOMethod(MethodEntry):
         cfg = self.config
         cfg.check()
         device = tt.setup_torch(cfg, seed, "ppo", ctx.device)
-        env = make_train_env(family, cfg.num_envs, seed)
-        space = env.single_observation_space
-        net = self.make_net(env_shape(env)).to(device)
+        runner = make_runner(cfg, family, seed, device)
+        net = self.make_net(env_shape(runner.env)).to(device)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
         rng = seeding.generator(seeding.stream(seed, "ppo", "rng"))
         state = TrainState(0, 0, rng, ValueNorm(cfg.value_norm_decay))
@@ -598,20 +680,12 @@ class PPOMethod(MethodEntry):
 
         while steps := rollout_steps(cfg, state.spent, budget):
             if state.iteration % cfg.save_every == 0:  # segment start: fresh, seeded trials
-                x = reset_segment(env, seed, state.iteration // cfg.save_every)
+                x = runner.reset(state.iteration // cfg.save_every)
                 h = net.initial_state(cfg.num_envs, device)
 
             # --- rollout ---
-            buf = Rollout(steps, cfg.num_envs, space.shape, space.dtype, device)
             h0 = h
-            with torch.inference_mode():
-                for t in range(steps):
-                    logits, value, h = net.step(to_inputs(x, device), h)
-                    action, logp = sample_actions(state.rng, logits)
-                    obs, reward, term, trunc, info = env.step(action)
-                    buf.add(t, x, action, logp, value, reward, info)
-                    x = next_inputs(obs, action, reward, term | trunc, info["trial_end"])
-                _, last_value, _ = net.step(to_inputs(x, device), h)
+            buf, x, h, last_value = runner.rollout(net, x, h, steps, state.rng)
             h0, h, last_value = h0.clone(), h.clone(), last_value.clone()  # out of inference
 
             # --- update ---
@@ -650,8 +724,9 @@ class PPOMethod(MethodEntry):
 
         final_checkpoint(evaluator, state.spent, make_method)
         checkpoint.save(tt.state_of(**parts), evaluator, finished=True)  # the final model
-        env.close()
-        return Trained(make_method, state.spent, tt.parameter_count(net))
+        runner.close()
+        runtime = {"env_backend": runner.backend}
+        return Trained(make_method, state.spent, tt.parameter_count(net), runtime)
 
     def load_trained(self, family: RLFamily, ctx: TrainContext) -> Trained:
         """Returns the policy a finished ``train`` saved in ``ctx.run_dir``."""

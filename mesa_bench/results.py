@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mesa_bench.devices import describe_device
 
-SCHEMA_VERSION = "1.1"  # 1.1: provenance.device and cpu_count
+SCHEMA_VERSION = "1.2"  # 1.1: provenance.device and cpu_count; 1.2: provenance.runtime
 FAMILY_ID = r"^[a-z0-9][a-z0-9-]*-v[0-9]+$"
 TRACKED_PACKAGES = ("mesa-bench", "torch", "numpy", "gymnasium", "learn2learn", "scipy")
 
@@ -47,7 +47,9 @@ class Provenance(_Model):
     """Where and with what the numbers were made.
 
     ``device`` is the torch device the run was given (``cpu``, or ``cuda`` with the card's
-    name), so wall times can be read; files from before schema 1.1 lack it.
+    name), so wall times can be read; files from before schema 1.1 lack it. ``runtime`` is
+    how the method ran where its config does not say (``Trained.runtime``: the PPO
+    baselines' ``env_backend``, which ``auto`` resolves per device); empty before 1.2.
     """
 
     mesa_bench_version: str
@@ -58,6 +60,7 @@ class Provenance(_Model):
     created_at: str
     device: str | None = Field(default=None, max_length=200)
     cpu_count: int | None = Field(default=None, ge=1)
+    runtime: dict[str, str] = Field(default_factory=dict)
 
 
 class SuiteInfo(_Model):
@@ -231,8 +234,9 @@ def _check_finite(value: Any, where: str) -> None:
             _check_finite(v, f"{where}[{i}]")
 
 
-def provenance(device: str | None = None) -> Provenance:
-    """Returns the provenance of the current process; ``device`` is the run's setting."""
+def provenance(device: str | None = None, runtime: dict[str, str] | None = None) -> Provenance:
+    """Returns the provenance of the current process; ``device`` is the run's setting,
+    ``runtime`` what its trainer reported (``Trained.runtime``)."""
     packages = {}
     for name in TRACKED_PACKAGES:
         try:
@@ -248,6 +252,7 @@ def provenance(device: str | None = None) -> Provenance:
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         device=describe_device(device) if device is not None else None,
         cpu_count=os.cpu_count(),
+        runtime=dict(runtime or {}),
     )
 
 

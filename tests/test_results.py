@@ -40,7 +40,7 @@ def test_round_trip(results, tmp_path):
 
 def test_schema_is_exported_and_versioned():
     schema = json_schema()
-    assert schema["$id"].endswith("results-1.1.json")
+    assert schema["$id"].endswith("results-1.2.json")
     assert "runs" in schema["properties"]
 
 

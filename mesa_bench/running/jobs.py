@@ -104,7 +104,7 @@ def execute(
                 description=cfg.method.description,
                 code_url=cfg.method.code_url,
             ),
-            provenance=provenance(cfg.device),
+            provenance=provenance(cfg.device, trained.runtime),
             config=dataclasses.asdict(cfg),
             runs=[record],
         )
