@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
-from collections import OrderedDict
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
 
 from leaderboard import figures
+from leaderboard.caches import FigureFailed, FigureRenders, PageCache, ResultsCache
 from leaderboard.checks import MAX_BODY_BYTES, EntryError, check_submission
 from leaderboard.columns import COLUMNS, DEFAULT_SORT, column
 from leaderboard.formatting import fmt_ci, fmt_num, fmt_pct, safe_url
@@ -37,7 +36,7 @@ from leaderboard.intake import RETRY_AFTER_S, Busy, Intake
 from leaderboard.store import SORT_KEYS, EntryRow, Store, StoreError
 from leaderboard.suites import AD_HOC, RANKED, SUITES
 from mesa_bench import __version__
-from mesa_bench.results import ResultsFile, parse_results
+from mesa_bench.results import ResultsFile
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
@@ -83,9 +82,9 @@ def create_app(
     app.state.store = store
     app.state.intake = intake
     app.state.body_timeout_s = body_timeout_s
-    app.state.results_cache = _ResultsCache(store)
-    app.state.page_cache = _PageCache(store)
-    app.state.figure_lock = threading.Lock()
+    app.state.results_cache = ResultsCache(store)
+    app.state.page_cache = PageCache(store)
+    app.state.figures = FigureRenders(store)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters.update(num=fmt_num, ci=fmt_ci, pct=fmt_pct, safe_url=safe_url)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -195,7 +194,8 @@ def _add_api_routes(app: FastAPI) -> None:
                 }
             )
 
-        return app.state.page_cache.get(request, make)
+        key = ("api", suite, board, method, sort, order, limit, offset)
+        return app.state.page_cache.get(key, make)
 
     @app.get("/api/v1/entries/{entry_id}", tags=["entries"], summary="Fetch one entry")
     def get_entry(entry_id: int) -> JSONResponse:
@@ -369,64 +369,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 # --- pages ---------------------------------------------------------------------------
 
 
-class _PageCache:
-    """Rendered table pages and listings, reused until the board's generation changes.
-
-    Every write bumps the generation in the database, so a cached page is never served
-    after a change, whichever process made it; a hit costs one small query.
-    """
-
-    def __init__(self, store: Store, size: int = 256):
-        self.store, self.size = store, size
-        self._items: OrderedDict[str, tuple[int, bytes, str]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, request: Request, make) -> Response:
-        """Returns the cached response for ``request``'s URL, or ``make()``'s (cached)."""
-        key = request.url.path + "?" + "&".join(sorted(request.url.query.split("&")))
-        generation = self.store.generation()
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None and hit[0] == generation:
-                self._items.move_to_end(key)
-                return Response(hit[1], media_type=hit[2])
-        response = make()
-        if response.status_code == 200:
-            with self._lock:
-                self._items[key] = (generation, bytes(response.body), response.media_type)
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
-        return response
-
-
-class _ResultsCache:
-    """Parsed results of recently viewed entries (for their provenance and raw fields).
-
-    Entries never change, so a cached one is never stale. Metrics come from the stored
-    summary, never from these.
-    """
-
-    def __init__(self, store: Store, size: int = 16):
-        self.store, self.size = store, size
-        self._items: OrderedDict[int, ResultsFile] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, entry_id: int) -> ResultsFile | None:
-        with self._lock:
-            if entry_id in self._items:
-                self._items.move_to_end(entry_id)
-                return self._items[entry_id]
-        text = self.store.results_json(entry_id)
-        if text is None:
-            return None
-        results = parse_results(text, f"entry {entry_id}")
-        with self._lock:
-            self._items[entry_id] = results
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return results
-
-
 def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
     store: Store = app.state.store
 
@@ -474,7 +416,8 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
             }
             return templates.TemplateResponse(request, "index.html", context)
 
-        return app.state.page_cache.get(request, make)
+        key = ("index", suite, board, method, sort, order, page)
+        return app.state.page_cache.get(key, make)
 
     @app.get("/entries/{entry_id}", response_class=HTMLResponse, include_in_schema=False)
     def entry_page(request: Request, entry_id: int) -> HTMLResponse:
@@ -522,9 +465,10 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
             metrics = store.metrics(entry_id)
             if metrics is None or (family and family not in metrics["families"]):
                 raise _not_found(f"entry {entry_id} family {family!r}")
-            with app.state.figure_lock:  # matplotlib's font cache is not thread-safe
-                png = figures.render(name, metrics, family or None)
-            store.save_figure(entry_id, name, family, png)
+            try:
+                png = app.state.figures.get(entry_id, name, family, metrics)
+            except FigureFailed as e:
+                return JSONResponse({"detail": str(e), "field": None}, status_code=500)
         return Response(
             png, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
         )

@@ -36,6 +36,11 @@ def render(name: str, summary: dict[str, Any], family: str | None = None) -> byt
     return _png(fig)
 
 
+def _text(name: str) -> str:
+    """Returns a submitted name as literal text: matplotlib reads ``$...$`` as mathtext."""
+    return name.replace("$", r"\$")
+
+
 def _families(summary: dict[str, Any], family: str | None) -> list[str]:
     known = list(summary["families"])
     if family is None:
@@ -79,7 +84,7 @@ def _curves(ax, summary: dict[str, Any], families: list[str]) -> None:
         if not points:
             continue
         b, m, lo, hi = (np.array(x, float) for x in zip(*points, strict=True))
-        (line,) = ax.plot(b, m, marker="o", markersize=3, label=fam)
+        (line,) = ax.plot(b, m, marker="o", markersize=3, label=_text(fam))
         ax.fill_between(b, lo, hi, alpha=0.2, color=line.get_color())
         drawn = True
     if drawn:
@@ -96,7 +101,7 @@ def _curves(ax, summary: dict[str, Any], families: list[str]) -> None:
     errs = _error_bars(values, [s["ci"] for s in scores])
     ax.bar(range(len(families)), values, yerr=errs, capsize=3, color="tab:blue")
     ax.axhline(tau, color="grey", linestyle=":", linewidth=1)
-    ax.set_xticks(range(len(families)), families, rotation=20, fontsize=8)
+    ax.set_xticks(range(len(families)), [_text(f) for f in families], rotation=20, fontsize=8)
     _bar_room(ax, len(families))
     ax.set_ylabel("normalized score (IQM)")
     ax.set_title("final score on test (no learning curve: the runs did not train)", fontsize=10)
@@ -121,7 +126,10 @@ def _reachability(ax, summary: dict[str, Any], families: list[str]) -> None:
             continue
         comp = f["reachability"]["competence"]["curve"]
         (line,) = ax.step(
-            _positive(comp["budgets"]), comp["fraction"], where="post", label=f"{fam} competence"
+            _positive(comp["budgets"]),
+            comp["fraction"],
+            where="post",
+            label=_text(f"{fam} competence"),
         )
         ref = f["score_reference"]
         match = f["reachability"]["match"].get(ref)
@@ -132,7 +140,7 @@ def _reachability(ax, summary: dict[str, Any], families: list[str]) -> None:
                 where="post",
                 linestyle="--",
                 color=line.get_color(),
-                label=f"{fam} matches {ref}",
+                label=_text(f"{fam} matches {ref}"),
             )
         drawn = True
     if drawn:
@@ -153,7 +161,7 @@ def _reachability(ax, summary: dict[str, Any], families: list[str]) -> None:
         color="tab:green",
     )
     ax.set_ylim(0, 1.05)
-    ax.set_xticks(range(len(families)), families, rotation=20, fontsize=8)
+    ax.set_xticks(range(len(families)), [_text(f) for f in families], rotation=20, fontsize=8)
     _bar_room(ax, len(families))
     ax.set_ylabel("fraction of seeds competent")
     ax.set_title("competence reached (no training budget: final score only)", fontsize=10)
@@ -168,7 +176,7 @@ def _robustness(ax, summary: dict[str, Any], families: list[str]) -> None:
     labels, blocks = [], []
     for fam in families:
         for shift, stats in summary["families"][fam]["objective_robustness"].items():
-            labels.append(f"{fam}\n{shift}")
+            labels.append(_text(f"{fam}\n{shift}"))
             blocks.append(stats)
     if blocks:
         width = 0.27
@@ -196,7 +204,7 @@ def _base_achievement(ax, summary: dict[str, Any], families: list[str]) -> None:
     for fam in families:
         for split, block in summary["families"][fam]["splits"].items():
             if "base" in block["achieved"]:
-                labels.append(f"{fam}\n{split}")
+                labels.append(_text(f"{fam}\n{split}"))
                 values.append(block["achieved"]["base"]["mean"])
     if not values:
         _note(ax, "no objective achievement recorded in these runs")
