@@ -184,6 +184,8 @@ def cmd_submit(args) -> int:
         f"normalized score IQM {shown}"
     )
     print(f"entry: {url}")
+    if entry.get("note"):
+        print(f"note: {entry['note']}")
     return 0
 
 
