@@ -27,7 +27,7 @@ from torch import nn
 
 from baselines import meta_training as mt
 from baselines import torch_training as tt
-from mesa_bench.api import Method, MethodFactory, final_checkpoint
+from mesa_bench.api import Exportable, Method, MethodFactory, final_checkpoint
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 from mesa_bench.protocol.sequence import SequenceBatch, SequenceFamily, squared_error
@@ -284,3 +284,9 @@ class ICLTransformer(MethodEntry):
         net.to(device)
         make_method = ICLPredictor.factory(self.name, net, device)
         return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(net))
+
+    def exportable(self, family: SequenceFamily, trained: Trained) -> Exportable:
+        """Returns the model as a program module (``exporting.in_context``)."""
+        from baselines import exporting  # it imports this module
+
+        return exporting.in_context(family, trained)

@@ -33,7 +33,7 @@ from torch import nn
 from baselines import meta_training as mt
 from baselines import torch_training as tt
 from baselines.lstm_optimizer import preprocess
-from mesa_bench.api import Method, MethodFactory, final_checkpoint
+from mesa_bench.api import Exportable, Method, MethodFactory, final_checkpoint
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 from mesa_bench.protocol.optimization import OptimizationFamily, OptState
@@ -223,3 +223,9 @@ class L2LLearnableOptimizer(MethodEntry):
         transform.to(device)
         make_method = TransformMethod.factory(transform, cfg.step)
         return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(transform))
+
+    def exportable(self, family: OptimizationFamily, trained: Trained) -> Exportable:
+        """Returns the model as a program module (``exporting.coordinate_transform``)."""
+        from baselines import exporting  # it imports this module
+
+        return exporting.coordinate_transform(family, trained)

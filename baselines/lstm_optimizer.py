@@ -27,7 +27,7 @@ from torch import nn
 
 from baselines import meta_training as mt
 from baselines import torch_training as tt
-from mesa_bench.api import Method, MethodFactory, final_checkpoint
+from mesa_bench.api import Exportable, Method, MethodFactory, final_checkpoint
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 from mesa_bench.protocol.optimization import OptimizationFamily, OptState
@@ -250,3 +250,9 @@ class LSTMOptimizer(MethodEntry):
         net.to(device)
         make_method = LSTMOptimizerMethod.factory(net, device)
         return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(net))
+
+    def exportable(self, family: OptimizationFamily, trained: Trained) -> Exportable:
+        """Returns the model as a program module (``exporting.coordinate_lstm``)."""
+        from baselines import exporting  # it imports this module
+
+        return exporting.coordinate_lstm(family, trained)

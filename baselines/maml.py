@@ -33,7 +33,7 @@ from torch import nn
 
 from baselines import meta_training as mt
 from baselines import torch_training as tt
-from mesa_bench.api import Method, MethodFactory, final_checkpoint
+from mesa_bench.api import Exportable, Method, MethodFactory, final_checkpoint
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 from mesa_bench.protocol.sequence import SequenceBatch, SequenceFamily, squared_error
@@ -263,6 +263,12 @@ class MAML(MethodEntry):
         meta.to(device)
         make_method = AdaptingPredictor.factory(self.name, meta, cfg.inner_steps, device)
         return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(meta))
+
+    def exportable(self, family: SequenceFamily, trained: Trained) -> Exportable:
+        """Returns the model as a program module (``exporting.adapted_regression``)."""
+        from baselines import exporting  # it imports this module
+
+        return exporting.adapted_regression(family, trained)
 
 
 class MetaSGD(MAML):

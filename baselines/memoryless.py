@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from baselines import ppo
+from mesa_bench.api import Exportable, RLFamily, Trained
 
 
 @dataclass
@@ -86,3 +87,9 @@ class Memoryless(ppo.PPOMethod):
 
     def make_net(self, shape: ppo.EnvShape) -> MemorylessNet:
         return MemorylessNet(shape, self.config)
+
+    def exportable(self, family: RLFamily, trained: Trained) -> Exportable:
+        """Returns the model as a program module (``exporting.policy``)."""
+        from baselines import exporting  # it imports this module
+
+        return exporting.policy(family, trained)

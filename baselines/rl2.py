@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from baselines import ppo
+from mesa_bench.api import Exportable, RLFamily, Trained
 
 
 @dataclass
@@ -81,3 +82,9 @@ class RL2(ppo.PPOMethod):
 
     def make_net(self, shape: ppo.EnvShape) -> RL2Net:
         return RL2Net(shape, self.config)
+
+    def exportable(self, family: RLFamily, trained: Trained) -> Exportable:
+        """Returns the model as a program module (``exporting.policy``)."""
+        from baselines import exporting  # it imports this module
+
+        return exporting.policy(family, trained)

@@ -12,7 +12,10 @@ stay. ``docs/adding-a-method.md`` walks through a complete method written agains
   ``MethodConfig``, ``TrainContext``, ``Trained``, ``Evaluator``;
 - checkpoints: ``Checkpointer`` (resumable training state in the run folder),
   ``run_fingerprint`` (what a saved state must match), ``load_finished`` (the final state
-  of a finished run, for ``MethodEntry.load_trained``), ``final_checkpoint``.
+  of a finished run, for ``MethodEntry.load_trained``), ``final_checkpoint``;
+- export: ``Exportable`` (what ``MethodEntry.exportable`` returns for ``mesa-bench
+  export``), ``load_program`` and ``Manifest`` (a ``torch.export`` program read back and
+  checked).
 """
 
 from mesa_bench.evaluation.evaluator import Evaluator
@@ -43,6 +46,7 @@ from mesa_bench.protocol.entry import (
 )
 from mesa_bench.protocol.envs import SingleTaskEnv, TaskVectorEnv
 from mesa_bench.protocol.optimization import OptimizationFamily, OptState, Problem
+from mesa_bench.protocol.programs import Exportable, Manifest, load_program
 from mesa_bench.protocol.rl import RLFamily, RLReference, sample_categorical
 from mesa_bench.protocol.sequence import SequenceBatch, SequenceFamily
 
@@ -50,9 +54,11 @@ __all__ = [
     "SPLITS",
     "Checkpointer",
     "Evaluator",
+    "Exportable",
     "FamilyConfig",
     "FamilySpec",
     "Kind",
+    "Manifest",
     "MatchUnavailable",
     "Method",
     "MethodConfig",
@@ -75,6 +81,7 @@ __all__ = [
     "TrialObs",
     "final_checkpoint",
     "load_finished",
+    "load_program",
     "run_fingerprint",
     "sample_categorical",
 ]

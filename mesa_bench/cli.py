@@ -101,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-eval", type=int, default=1000, help="trials per split (--references-only)")
     s.set_defaults(func=cmd_demo)
 
+    s = sub.add_parser(
+        "export",
+        help="write finished runs' trained models as torch.export programs",
+        description="Writes the final model of each finished `train` run (RUN_DIR, the folder "
+        "holding its results.json) as a torch.export program, <method>--<family>--seed<N>.pt2, "
+        "with its manifest (method, family, kind, signature, results file and its SHA-256) "
+        "inside and beside it (.json). See docs/exporting.md.",
+    )
+    s.add_argument("runs", nargs="+", metavar="RUN_DIR", help="a finished run's folder")
+    s.add_argument("--out", help="folder for the programs (default: RUN_DIR/export)")
+    s.set_defaults(func=cmd_export)
+
     s = sub.add_parser("validate", help="check results files against the schema")
     s.add_argument("results", nargs="+")
     s.set_defaults(func=cmd_validate)
@@ -176,6 +188,15 @@ def cmd_demo(args) -> int:
     from mesa_bench.running.demo import run_demo
 
     return run_demo(args.out, args.n_eval, args.references_only)
+
+
+def cmd_export(args) -> int:
+    from mesa_bench.running.export import export_run
+
+    for run in args.runs:
+        done = export_run(run, args.out)
+        print(f"{run}: wrote {done.program} and {done.manifest}")
+    return 0
 
 
 def cmd_validate(args) -> int:

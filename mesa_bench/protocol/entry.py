@@ -20,6 +20,7 @@ from mesa_bench.protocol.core import Kind, MethodFactory, TaskFamily
 
 if TYPE_CHECKING:
     from mesa_bench.evaluation.evaluator import Evaluator
+    from mesa_bench.protocol.programs import Exportable
 
 
 @dataclass
@@ -107,6 +108,18 @@ class MethodEntry(ABC):
             "load_trained); train it again with `mesa-bench train`"
         )
 
+    def exportable(self, family: TaskFamily, trained: Trained) -> Exportable:
+        """Returns ``trained``'s model as a module in the protocol of ``family``'s kind,
+        for ``mesa-bench export`` (``mesa_bench.protocol.programs``).
+
+        Raises:
+            ValueError: always here; entries whose models can be exported override it.
+        """
+        raise ValueError(
+            f"method {self.name!r} cannot export its trained model (its entry has no "
+            "exportable); see docs/exporting.md"
+        )
+
     def describe(self) -> dict[str, Any]:
         """Returns a JSON-ready description for ``mesa-bench methods``."""
         return {"name": self.name, "kinds": list(self.kinds), "trainable": self.default_budget > 0}
@@ -131,3 +144,9 @@ class ReferenceMethod(MethodEntry):
         """Returns the reference itself: it has nothing to train or reload."""
         make_method = functools.partial(family.make_reference, self.reference)
         return Trained(make_method=make_method, spent=0)
+
+    def exportable(self, family: TaskFamily, trained: Trained) -> Exportable:
+        """Refuses: a reference is hand-written code, with no trained model to export."""
+        raise ValueError(
+            f"{self.name} is a hand-written reference algorithm: it has no trained model to export"
+        )
