@@ -31,7 +31,10 @@ SERVER_SETTINGS = {
 
 
 def add_leaderboard_command(subparsers) -> None:
-    """Adds ``leaderboard serve | add-submitter | export | rescore``."""
+    """Adds ``leaderboard serve | migrate | add-submitter | export | rescore`` and the
+    admin actions of :mod:`leaderboard.admin`."""
+    from leaderboard.admin import add_admin_commands
+
     p = subparsers.add_parser("leaderboard", help="run, administer or export the leaderboard")
     sub = p.add_subparsers(dest="leaderboard_command", required=True, metavar="ACTION")
 
@@ -62,6 +65,10 @@ def add_leaderboard_command(subparsers) -> None:
     )
     s.set_defaults(func=cmd_serve)
 
+    s = sub.add_parser("migrate", help="create the database, or bring its schema up to date")
+    _db_option(s)
+    s.set_defaults(func=cmd_migrate)
+
     s = sub.add_parser("add-submitter", help="create a submitter and print their token once")
     s.add_argument("name", help="the submitter's name, shown on their entries")
     _db_option(s)
@@ -78,6 +85,8 @@ def add_leaderboard_command(subparsers) -> None:
     s = sub.add_parser("rescore", help="recompute metrics of entries scored by older code")
     _db_option(s)
     s.set_defaults(func=cmd_rescore)
+
+    add_admin_commands(sub, _db_option)
 
 
 def add_submit_command(subparsers) -> None:
@@ -125,11 +134,27 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def cmd_add_submitter(args) -> int:
-    from leaderboard.store import Store, StoreError
+def _existing(db: str | None):
+    """Returns the Store of an existing database with a current schema; raises StoreError."""
+    from leaderboard.store import Store
+
+    return Store(db, migrate=False, existing=True)
+
+
+def cmd_migrate(args) -> int:
+    from leaderboard.store import Store
 
     store = Store(args.db)
+    store.close()
+    print(f"database {_shown(store.url)} is up to date")
+    return 0
+
+
+def cmd_add_submitter(args) -> int:
+    from leaderboard.store import StoreError
+
     try:
+        store = _existing(args.db)
         token = store.add_submitter(args.name)
     except StoreError as e:
         return _fail(str(e), 2)
@@ -144,22 +169,37 @@ def cmd_add_submitter(args) -> int:
 
 def cmd_export(args) -> int:
     from leaderboard.export import export
-    from leaderboard.store import Store, StoreError
+    from leaderboard.store import StoreError
 
     try:
-        path = export(Store(args.db), args.fmt, args.out, args.suite, args.board)
+        store = _existing(args.db)
     except StoreError as e:
         return _fail(str(e), 2)
+    try:
+        path = export(store, args.fmt, args.out, args.suite, args.board)
+    except StoreError as e:
+        return _fail(str(e), 2)
+    finally:
+        store.close()
     print(f"leaderboard table: {path}")
     return 0
 
 
 def cmd_rescore(args) -> int:
-    from leaderboard.store import Store
+    from leaderboard.store import StoreError
 
-    n = Store(args.db).rescore()
-    print(f"rescored {n} entries")
-    return 0
+    try:
+        store = _existing(args.db)
+    except StoreError as e:
+        return _fail(str(e), 2)
+    try:
+        done, failures = store.rescore()
+    finally:
+        store.close()
+    for entry_id, why in failures:
+        print(f"mesa-bench: error: entry {entry_id} not rescored: {why}", file=sys.stderr)
+    print(f"rescored {done} entries" + (f"; {len(failures)} failed" if failures else ""))
+    return 1 if failures else 0
 
 
 def cmd_submit(args) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import zlib
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from leaderboard.checks import CheckedEntry, EntryError
 
 DEFAULT_DB = "sqlite:///leaderboard.sqlite"
+MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x6D657361  # any constant shared by every process of the leaderboard
 TOKEN_PREFIX = "mbt_"
 SORT_KEYS = ("method", "suite", "score", "reachability", "range", "robustness", "seeds", "date")
 
@@ -269,14 +272,40 @@ def hash_token(token: str) -> str:
 
 
 class Store:
-    """The leaderboard's database; opening it applies any pending migration."""
+    """The leaderboard's database.
 
-    def __init__(self, db: str | None = None, migrate: bool = True):
+    Args:
+        db: a SQLAlchemy URL or a SQLite file path (None: ``leaderboard.sqlite`` here).
+        migrate: apply pending migrations on opening (a new SQLite file is created, 0600).
+        existing: refuse (StoreError) a SQLite file that does not exist, and, without
+            ``migrate``, a database whose schema is not current: so a mistyped path in an
+            admin command never creates a new, empty board.
+    """
+
+    def __init__(self, db: str | None = None, migrate: bool = True, existing: bool = False):
         self.url = database_url(db)
+        if existing:
+            _require_file(self.url)
         self.engine = _engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
             upgrade(self.engine)
+        elif existing:
+            self._require_current()
+
+    def _require_current(self) -> None:
+        from alembic.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current != head:
+            self.close()
+            raise StoreError(
+                f"database {_shown(self.url)} is at schema revision {current or 'none'}, this "
+                f"code needs {head}: run `mesa-bench leaderboard migrate` first"
+            )
 
     def close(self) -> None:
         """Releases the database connections."""
@@ -531,10 +560,14 @@ class Store:
         filters = {"suite": suite, "board": board, "method": method}
         return Page([EntryRow(*r) for r in rows], total, limit, offset, sort, order, filters)
 
-    def rescore(self) -> int:
+    def rescore(self) -> tuple[int, list[tuple[int, str]]]:
         """Recomputes the metrics of entries scored by an older scoring version.
 
-        The submitted numbers are never touched; returns the number of entries rescored.
+        The submitted numbers are never touched. An entry whose rescoring fails keeps its
+        old metrics (it is rescored when next read) and the others go on.
+
+        Returns:
+            (entries rescored, [(entry id, why it failed), ...]).
         """
         from leaderboard.scoring import SCORING_VERSION
 
@@ -542,16 +575,20 @@ class Store:
             stale = list(
                 s.scalars(select(Entry.id).where(Entry.scoring_version != SCORING_VERSION))
             )
+        failures = []
         for entry_id in stale:
-            self._rescore_entry(entry_id)
-        return len(stale)
+            try:
+                self._rescore_entry(entry_id)
+            except Exception as e:  # one bad entry must not stop the others
+                failures.append((entry_id, f"{type(e).__name__}: {e}"))
+        return len(stale) - len(failures), failures
 
     def _rescore_entry(self, entry_id: int) -> dict[str, Any]:
         """Recomputes and stores one entry's metrics from its results; returns them."""
         from leaderboard.scoring import SCORING_VERSION, entry_metrics, headline
         from mesa_bench.results import parse_results
 
-        summary = entry_metrics(parse_results(self.results_json(entry_id)))
+        summary = entry_metrics(parse_results(self.results_json(entry_id, hidden=True)))
         h = headline(summary)
         with self.sessions.begin() as s:
             entry = s.get(Entry, entry_id)
@@ -654,15 +691,37 @@ class Store:
 
 
 def upgrade(engine: Engine) -> None:
-    """Applies every pending Alembic migration to the database behind ``engine``."""
+    """Applies every pending Alembic migration to the database behind ``engine``.
+
+    On PostgreSQL the migration holds an advisory lock, so processes started together
+    migrate one after another (the later ones find nothing to do); SQLite serializes
+    writers itself.
+    """
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+
+
+def _require_file(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    if not Path(parsed.database).is_file():
+        raise StoreError(
+            f"no database at {parsed.database}: check --db (or $MESA_BENCH_LEADERBOARD_DB); "
+            "`mesa-bench leaderboard migrate` creates one"
+        )
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _engine(url: str) -> Engine:
@@ -670,7 +729,11 @@ def _engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # tokens' hashes and unpublished fields live here: owner-only from the first byte
+        # (SQLite gives its -wal and -shm files the same mode)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     engine = create_engine(url, connect_args={"timeout": 30}, pool_size=8, max_overflow=16)
 
     @event.listens_for(engine, "connect")

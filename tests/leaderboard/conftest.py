@@ -88,3 +88,11 @@ def store(db_url):
     s = Store(db_url)
     yield s
     s.close()
+
+
+@pytest.fixture
+def empty_postgres(postgres_url) -> Iterator[str]:
+    """Returns the tests' PostgreSQL URL with its database emptied before and after."""
+    _empty(postgres_url)
+    yield postgres_url
+    _empty(postgres_url)

@@ -14,6 +14,8 @@ from servers import free_port
 
 def test_add_submitter_prints_the_token_once(tmp_path, capsys):
     db = str(tmp_path / "board.sqlite")
+    assert main(["leaderboard", "migrate", "--db", db]) == 0
+    capsys.readouterr()
     assert main(["leaderboard", "add-submitter", "carol", "--db", db]) == 0
     out, err = capsys.readouterr()
     token = out.strip()

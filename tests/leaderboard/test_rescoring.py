@@ -104,5 +104,5 @@ def test_an_entry_scored_by_older_code_is_rescored_when_read(tmp_path, results_f
     assert store.metrics(row.id) == current
     with store.engine.connect() as conn:
         version = conn.exec_driver_sql("select scoring_version from entries").scalar_one()
-    assert version == SCORING_VERSION and store.rescore() == 0
+    assert version == SCORING_VERSION and store.rescore() == (0, [])
     store.close()

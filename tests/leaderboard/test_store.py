@@ -95,9 +95,9 @@ def test_rescore_recomputes_only_derived_numbers(store, results_factory):
     before = (store.metrics(row.id), store.results_json(row.id), store.get(row.id))
     with store.engine.begin() as conn:
         conn.exec_driver_sql("update entries set scoring_version='old', score_iqm=42")
-    assert store.rescore() == 1
+    assert store.rescore() == (1, [])
     assert (store.metrics(row.id), store.results_json(row.id), store.get(row.id)) == before
-    assert store.rescore() == 0
+    assert store.rescore() == (0, [])
 
 
 @pytest.mark.parametrize("fmt", ["md", "html"])
