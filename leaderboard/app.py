@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import math
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
+from pathlib import Path as FilePath
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -38,8 +38,12 @@ from leaderboard.suites import AD_HOC, RANKED, SUITES
 from mesa_bench import __version__
 from mesa_bench.results import ResultsFile
 
-HERE = Path(__file__).parent
+HERE = FilePath(__file__).parent
 PAGE_SIZE = 50
+# ids are 32-bit integers on PostgreSQL; larger ids and offsets are refused (422), never
+# passed to the database, where they overflow
+MAX_ID = 2**31 - 1
+EntryId = Annotated[int, Path(ge=1, le=MAX_ID)]
 BODY_TIMEOUT_S = 30.0
 CSP = (
     "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; "
@@ -167,7 +171,7 @@ def _add_api_routes(app: FastAPI) -> None:
             None, pattern="^(asc|desc)$", description="default: best first for the metric"
         ),
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_ID),
     ) -> JSONResponse:
         """Returns entries, filtered and sorted; metrics are on each entry's own URL."""
 
@@ -198,7 +202,7 @@ def _add_api_routes(app: FastAPI) -> None:
         return app.state.page_cache.get(key, make)
 
     @app.get("/api/v1/entries/{entry_id}", tags=["entries"], summary="Fetch one entry")
-    def get_entry(entry_id: int) -> JSONResponse:
+    def get_entry(entry_id: EntryId) -> JSONResponse:
         """Returns an entry with every recomputed metric."""
         row = store.get(entry_id)
         if row is None:
@@ -214,7 +218,7 @@ def _add_api_routes(app: FastAPI) -> None:
         response_class=Response,
         responses={200: {"content": {"application/json": {}}}},
     )
-    def get_results(entry_id: int) -> Response:
+    def get_results(entry_id: EntryId) -> Response:
         """Returns the results file as accepted (canonical JSON: sorted keys)."""
         text = store.results_json(entry_id)
         if text is None:
@@ -380,7 +384,7 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
         method: str | None = None,
         sort: str = DEFAULT_SORT,
         order: str | None = None,
-        page: int = Query(1, ge=1),
+        page: int = Query(1, ge=1, le=MAX_ID // PAGE_SIZE),
     ) -> HTMLResponse:
         if sort not in SORT_KEYS:
             sort = DEFAULT_SORT
@@ -420,7 +424,7 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
         return app.state.page_cache.get(key, make)
 
     @app.get("/entries/{entry_id}", response_class=HTMLResponse, include_in_schema=False)
-    def entry_page(request: Request, entry_id: int) -> HTMLResponse:
+    def entry_page(request: Request, entry_id: EntryId) -> HTMLResponse:
         row = store.get(entry_id)
         if row is None:
             return _html_not_found(templates, request, f"entry {entry_id}")
@@ -440,7 +444,7 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
         response_class=HTMLResponse,
         include_in_schema=False,
     )
-    def family_page(request: Request, entry_id: int, family: str) -> HTMLResponse:
+    def family_page(request: Request, entry_id: EntryId, family: str) -> HTMLResponse:
         row = store.get(entry_id)
         metrics = store.metrics(entry_id) if row else None
         if row is None or family not in metrics["families"]:
@@ -457,7 +461,7 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
         return templates.TemplateResponse(request, "family.html", context)
 
     @app.get("/entries/{entry_id}/figures/{name}.png", include_in_schema=False)
-    def figure(entry_id: int, name: str, family: str = "") -> Response:
+    def figure(entry_id: EntryId, name: str, family: str = "") -> Response:
         if name not in figures.FIGURES:
             raise _not_found(f"figure {name!r}")
         png = store.figure(entry_id, name, family)

@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ MAX_TRIALS = 10_000
 MAX_KEYS = 32
 MAX_NAME_LENGTH = 100
 INT64_MAX = 2**63 - 1
+# A version is one table cell and part of URLs and exports: no spaces, no control characters.
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+:-]{0,49}")
 JSON_ERRORS = {"json_invalid", "json_type"}
 
 
@@ -97,11 +100,20 @@ def check_results(results: ResultsFile) -> CheckedEntry:
     """Returns ``results`` checked against its suite's rule; raises EntryError."""
     rule = suite_rule(results.suite.id, results.suite.version)
     _check_sizes(results)
+    version = results.method.version
+    if not VERSION_PATTERN.fullmatch(version):
+        raise EntryError(
+            "method.version",
+            f"version {version!r} must be 1 to 50 letters, digits or '_.+:-', "
+            "starting with a letter or digit",
+        )
     _check_finite(results.config, "config")
     for i in range(len(results.runs)):
         _check_run(results, i)
     _check_families(results, rule)
     canonical = canonical_json(results)
+    if "\\u0000" in canonical:
+        _check_no_nul(results.model_dump(mode="json"))
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     return CheckedEntry(results, rule, digest, canonical)
 
@@ -164,6 +176,7 @@ def _cap(count: int, limit: int, where: str, what: str) -> None:
 def _check_run(results: ResultsFile, i: int) -> None:
     run = results.runs[i]
     where = f"runs.{i}"
+    _check_name(run.family, f"{where}.family")
     for name, value in (("seed", run.seed), ("budget", run.budget)):
         if not -INT64_MAX <= value <= INT64_MAX:
             raise EntryError(f"{where}.{name}", f"{value} does not fit in 64 bits")
@@ -240,6 +253,27 @@ def _check_same_references(results: ResultsFile, j: int, i: int) -> None:
 def _check_name(name: str, where: str) -> None:
     if len(name) > MAX_NAME_LENGTH:
         raise EntryError(where, f"name of {len(name)} characters; at most {MAX_NAME_LENGTH}")
+
+
+def _check_no_nul(value: Any) -> None:
+    """Raises EntryError at the first string (or key) holding a NUL character.
+
+    PostgreSQL cannot store NUL in text, so it is refused here, before scoring, on every
+    database alike.
+    """
+    stack = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            raise EntryError(path or "(top level)", "NUL character in a string; remove it")
+        if isinstance(item, dict):
+            for k, v in item.items():
+                key_path = f"{path}.{k}" if path else str(k)
+                if "\x00" in k:
+                    raise EntryError(path or "(top level)", "NUL character in a name; remove it")
+                stack.append((v, key_path))
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}.{n}") for n, v in enumerate(item))
 
 
 def _check_finite(value: Any, where: str) -> None:

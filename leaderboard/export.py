@@ -16,6 +16,8 @@ from leaderboard.store import EntryRow, Store
 FORMATS = ("md", "html")
 HERE = Path(__file__).parent
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~-])")
+# any line break (CR, LF, U+2028 ...) or other control character would end a table row
+_MD_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 def headers() -> list[str]:
@@ -98,7 +100,7 @@ def to_markdown(rows: list[EntryRow]) -> str:
 
 
 def _md(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("\n", " ")
+    text = _MD_BREAKS.sub(" ", text.replace("&", "&amp;"))
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 

@@ -791,7 +791,7 @@ def _filters(suite: str | None, board: str | None, method: str | None) -> list:
         suite_id, _, version = suite.partition("@")
         conditions.append(Entry.suite_id == suite_id)
         if version:
-            if not version.isdigit():
+            if not version.isdigit() or len(version) > 9:
                 raise StoreError(f"suite version must be a number, got {version!r}", "suite")
             conditions.append(Entry.suite_version == int(version))
     if board:

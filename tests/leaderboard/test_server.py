@@ -195,7 +195,7 @@ SQL = "'; DROP TABLE entries; --\" OR 1=1 /* % _ \\"
 def test_sql_metacharacters_in_every_string_field_are_stored_verbatim(live):
     server, token = live
     body = _valid()
-    body["method"].update(name="sql-meta", version=SQL[:50], description=SQL, code_url=SQL)
+    body["method"].update(name="sql-meta", version="1", description=SQL, code_url=SQL)
     body["config"] = {SQL: SQL}
     body["provenance"].update(git_commit=SQL, platform=SQL, python=SQL, packages={SQL: SQL})
     body["provenance"].update(device="<b>" + SQL, cpu_count=16)

@@ -9,10 +9,11 @@ import sqlite3
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import update
 
 from leaderboard.checks import check_submission
 from leaderboard.export import export
-from leaderboard.store import ROWS, Base, ConflictError, EntryRow, Store, StoreError
+from leaderboard.store import ROWS, Base, ConflictError, Entry, EntryRow, Store, StoreError
 
 
 def _submit(store, results, submitter):
@@ -104,10 +105,18 @@ def test_rescore_recomputes_only_derived_numbers(store, results_factory):
 def test_export_escapes_and_ranks(store, results_factory, tmp_path, fmt):
     who = store.authenticate(store.add_submitter("alice"))
     _submit(store, results_factory("weak-method", skill=0.3), who)
-    _submit(store, results_factory("strong-method", version="<b>bold</b>|x", skill=0.9), who)
+    strong, _ = _submit(store, results_factory("strong-method", skill=0.9), who)
+    # a version from before versions had a pattern: markup, a pipe and a line break
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(Entry).where(Entry.id == strong.id).values(method_version="<b>bold</b>|x\r\ny")
+        )
     text = export(store, fmt, tmp_path / f"board.{fmt}").read_text()
     assert 0 < text.index("strong") < text.index("weak")
     assert "<b>bold" not in text
+    if fmt == "md":
+        rows = [line for line in text.splitlines() if line.startswith("| ")]
+        assert len(rows) == 3 and "\\|x y" in rows[1]
     assert "0.920" in text  # seeds score 0.90, 0.92, 0.94 in both families: IQM 0.92
 
 
