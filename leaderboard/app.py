@@ -7,7 +7,8 @@ with JavaScript off: column headers are links that sort on the server.
 
 Routes: ``/`` (table), ``/entries/{id}`` (entry), ``/entries/{id}/families/{family}``
 (drill-down), ``/entries/{id}/figures/{name}.png``; the API under ``/api/v1``; the
-OpenAPI schema at ``/openapi.json`` and its browsable form at ``/docs``.
+OpenAPI schema at ``/openapi.json``. There is no ``/docs`` or ``/redoc``: both load
+third-party script, which the CSP forbids, and would ask for a token outside the site.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         title="mesa-bench leaderboard",
         version=__version__,
         description=(
@@ -124,11 +127,13 @@ def _install_handlers(app: FastAPI) -> None:
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
-    app.add_middleware(_SecurityHeaders)
+    # outside Starlette's error middleware, so a 500 it writes carries the headers too
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: _SecurityHeaders(build())
 
 
 class _SecurityHeaders:
-    """ASGI middleware: no MIME sniffing anywhere; no scripts at all on our HTML pages."""
+    """ASGI middleware: the security headers on every response, errors included."""
 
     def __init__(self, app):
         self.app = app
@@ -136,15 +141,14 @@ class _SecurityHeaders:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        ours = not scope["path"].startswith(("/docs", "/redoc"))
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
-                if ours and headers.get("content-type", "").startswith("text/html"):
-                    headers["Content-Security-Policy"] = CSP
-                    headers["Referrer-Policy"] = "same-origin"
+                headers["Content-Security-Policy"] = CSP
+                headers["Referrer-Policy"] = "same-origin"
+                headers["X-Frame-Options"] = "DENY"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -90,16 +90,28 @@ def add_leaderboard_command(subparsers) -> None:
 
 
 def add_submit_command(subparsers) -> None:
-    """Adds ``submit RESULTS... --server URL --token TOKEN``."""
+    """Adds ``submit RESULTS... --server URL [--token-file FILE]``."""
     s = subparsers.add_parser("submit", help="submit results to a leaderboard server")
     s.add_argument("results", nargs="+", help="results files, or folders of results.json")
     s.add_argument(
         "--server", default=os.environ.get(SERVER_ENV), help=f"server URL (or ${SERVER_ENV})"
     )
     s.add_argument(
-        "--token", default=os.environ.get(TOKEN_ENV), help=f"submitter token (or ${TOKEN_ENV})"
+        "--token-file",
+        default=None,
+        help=f"file holding the submitter token (else ${TOKEN_ENV})",
+    )
+    s.add_argument(
+        "--token",
+        default=None,
+        help="the token itself (discouraged: other users see it in the process list)",
     )
     s.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server")
+    s.add_argument(
+        "--allow-http",
+        action="store_true",
+        help="send the token over plain http:// to a host other than this machine",
+    )
     s.set_defaults(func=cmd_submit)
 
 
@@ -207,11 +219,15 @@ def cmd_submit(args) -> int:
 
     if not args.server:
         return _fail(f"no server: pass --server URL or set {SERVER_ENV}", 2)
-    if not args.token:
-        return _fail(f"no token: pass --token TOKEN or set {TOKEN_ENV}", 2)
+    try:
+        token = _token(args)
+    except OSError as e:
+        return _fail(f"cannot read --token-file {args.token_file}: {e.strerror}", 2)
+    if not token:
+        return _fail(f"no token: pass --token-file FILE or set {TOKEN_ENV}", 2)
     try:
         results = load_bundle(args.results)
-        entry = submit(results, args.server, args.token, args.timeout)
+        entry = submit(results, args.server, token, args.timeout, args.allow_http)
     except SubmitError as e:
         return _fail(str(e))
     url = args.server.rstrip("/") + entry["links"]["html"]
@@ -227,6 +243,21 @@ def cmd_submit(args) -> int:
     if entry.get("note"):
         print(f"note: {entry['note']}")
     return 0
+
+
+def _token(args) -> str | None:
+    """Returns the token from --token-file, $MESA_BENCH_TOKEN or (warned) --token."""
+    if args.token_file:
+        with open(args.token_file, encoding="utf-8") as f:
+            return f.read().strip()
+    if args.token:
+        print(
+            "mesa-bench: warning: --token shows the token to every user of this machine "
+            f"(in the process list); use --token-file FILE or ${TOKEN_ENV}",
+            file=sys.stderr,
+        )
+        return args.token
+    return os.environ.get(TOKEN_ENV)
 
 
 def _shown(url: str) -> str:

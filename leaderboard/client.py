@@ -1,6 +1,6 @@
 """The submission client: bundle results files and post them to a leaderboard server.
 
-``mesa-bench submit RESULTS... --server URL --token TOKEN``: each RESULTS is a results
+``mesa-bench submit RESULTS... --server URL --token-file FILE``: each RESULTS is a results
 file or a folder searched for ``results.json`` files. Several files of one method on one
 suite are merged into one bundle (the entry the server stores). Files are validated here
 first, so a schema error is reported before anything is sent.
@@ -8,11 +8,13 @@ first, so a schema error is reported before anything is sent.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -75,16 +77,39 @@ def load_bundle(paths: Sequence[str | os.PathLike]) -> ResultsFile:
     return bundle([read_results(p) for p in find_results(paths)])
 
 
+def is_loopback(host: str) -> bool:
+    """Returns whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def submit(
-    results: ResultsFile, server: str, token: str, timeout: float = DEFAULT_TIMEOUT_S
+    results: ResultsFile,
+    server: str,
+    token: str,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    allow_http: bool = False,
 ) -> dict[str, Any]:
     """Posts ``results`` to ``server``; returns the server's entry (with ``created``).
+
+    The token is sent over ``https://`` only, or over ``http://`` to this machine, unless
+    ``allow_http`` says otherwise (plain http shows the token to every hop on the way).
 
     Raises SubmitError with the server's reason (and the field it names) on refusal,
     or with the network error when the server cannot be reached.
     """
     if not server.startswith(("http://", "https://")):
         raise SubmitError(f"server {server!r} must be an http:// or https:// address")
+    host = urlsplit(server).hostname or ""
+    if server.startswith("http://") and not allow_http and not is_loopback(host):
+        raise SubmitError(
+            f"server {server!r} is plain http: the token would cross the network unencrypted; "
+            "use https://, or pass --allow-http if you must"
+        )
     if not token:
         raise SubmitError("no token: pass --token TOKEN or set MESA_BENCH_TOKEN")
     url = server.rstrip("/") + API_PATH
