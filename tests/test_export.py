@@ -223,6 +223,13 @@ def test_a_reference_run_is_refused(run_config, capsys):
     assert "reference/thompson, a hand-written reference" in err
 
 
+def test_a_method_without_an_exporter_says_so():
+    family = FAMILIES.get("bandit")()
+    for name in NOT_EXPORTED:
+        with pytest.raises(ValueError, match=f"method '{name}' cannot export its trained model"):
+            METHODS.get(name)(name).exportable(family, trained=None)
+
+
 def test_a_folder_without_results_is_refused(tmp_path, capsys):
     assert "no finished run" in one_line_error(["export", str(tmp_path)], capsys)
 
@@ -266,6 +273,14 @@ def test_pickled_payloads_in_a_program_archive_are_refused(exported, tmp_path):
 
     rewrite(exported.program, path, pickled_weight)
     with pytest.raises(ProgramError, match="pickled tensors"):
+        load_program(path)
+
+    # torch.export.load still reads the constants of an older format with pickle
+    rewrite(exported.program, path, lambda name, data: data)
+    with zipfile.ZipFile(path, "a") as archive:
+        root = archive.namelist()[0].split("/")[0]
+        archive.writestr(f"{root}/data/constants/model.pt", b"\x80\x04K\x01.")
+    with pytest.raises(ProgramError, match=r"holds a pickle \(.*data/constants/model.pt\)"):
         load_program(path)
 
 

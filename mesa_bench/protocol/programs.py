@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,11 +41,12 @@ MANIFEST_FILE = "manifest.json"  # inside the archive, beside torch's own files
 DIMS = ("batch", "points", "params")
 
 # Per kind, each input and output as (name, shape pattern, dtype): a pattern item is a
-# named axis, "#" any fixed size, "*" any further axes; dtype None allows any float.
+# named axis, "#" any fixed size, "*" any further axes; dtype None allows any float, "any"
+# any dtype (an observation is whatever the family's env returns).
 PROTOCOL: dict[str, tuple[tuple[tuple[str, str, str | None], ...], ...]] = {
     "rl": (
         (
-            ("obs", "batch *", None),
+            ("obs", "batch *", "any"),
             ("prev_action", "batch", "int64"),
             ("prev_reward", "batch", "float32"),
             ("done", "batch", "float32"),
@@ -193,7 +195,7 @@ def check_protocol(kind: str, inputs: Sequence[TensorSpec], outputs: Sequence[Te
 def _matches(spec: TensorSpec, pattern: list[str], dtype: str | None) -> bool:
     if dtype is None and not spec.dtype.startswith(("float", "bfloat")):
         return False
-    if dtype is not None and spec.dtype != dtype:
+    if dtype not in (None, "any", spec.dtype):
         return False
     rest = pattern[-1] == "*"
     fixed = pattern[:-1] if rest else pattern
@@ -219,25 +221,29 @@ def export_program(item: Exportable, kind: Kind) -> tuple[ExportedProgram, Manif
     import torch
     from torch.export import Dim
 
-    names = {n for d in item.dims for n in d.values()}
-    dims = {n: Dim(n, min=1, max=item.max_sizes.get(n, 1 << 30)) for n in sorted(names)}
-    shapes = tuple({axis: dims[n] for axis, n in d.items()} for d in item.dims)
     in_names = [w[0] for w in PROTOCOL[kind][0]]
     if len(item.inputs) != len(in_names) or len(item.dims) != len(in_names):
         raise ProgramError(f"{kind} programs take {len(in_names)} inputs ({', '.join(in_names)})")
+    names = sorted({n for d in item.dims for n in d.values()})
+    dims = {n: Dim(n, min=1, max=item.max_sizes.get(n)) for n in names}
+    shapes = tuple({axis: dims[n] for axis, n in d.items()} for d in item.dims)
     declared = tuple(
         _declared(n, x, d) for n, x, d in zip(in_names, item.inputs, item.dims, strict=True)
     )
     item.module.eval()
     try:
-        # guards torch cannot prove for every size (MAML's view of a prompt per position)
-        # become checks at run time, and _check_same_outputs runs a second size
-        program = torch.export.export(
-            item.module,
-            item.inputs,
-            dynamic_shapes=shapes,
-            prefer_deferred_runtime_asserts_over_guards=True,
-        )
+        with warnings.catch_warnings():
+            # an RNN re-assigns its flat weight list while traced; the program reads the
+            # parameters themselves, so torch's warning about it says nothing to act on
+            warnings.filterwarnings("ignore", "The tensor attributes .* were assigned during")
+            # guards torch cannot prove for every size (MAML's view of a prompt per
+            # position) become checks at run time; _check_same_outputs runs a second size
+            program = torch.export.export(
+                item.module,
+                item.inputs,
+                dynamic_shapes=shapes,
+                prefer_deferred_runtime_asserts_over_guards=True,
+            )
     except Exception as e:  # torch raises many types; the first line says which axis
         raise ProgramError(f"torch.export could not export the model: {_first_line(e)}") from e
     program.example_inputs = None  # torch would pickle them into the archive
@@ -436,8 +442,14 @@ def _show(value: Any) -> str:
 
 def check_archive(path: Path) -> str:
     """Returns the manifest text of the ``.pt2`` archive at ``path`` after checking that
-    loading it unpickles nothing: plain weights and constants, no sample inputs, one
-    program."""
+    ``torch.export.load`` would unpickle nothing from it: one program, tensors stored as
+    raw bytes, no sample inputs, no ``.pt``/``.pkl`` file (torch reads some with pickle).
+
+    Raises:
+        ProgramError: naming the first thing that is not so.
+    """
+    from torch.export.pt2_archive import constants as pt2
+
     if not zipfile.is_zipfile(path):
         raise ProgramError(f"{path}: not a torch.export archive (.pt2, a zip file)")
     with zipfile.ZipFile(path) as archive:
@@ -450,14 +462,31 @@ def check_archive(path: Path) -> str:
             except KeyError:
                 raise ProgramError(f"{path}: the archive has no {name}") from None
 
-        models = [n for n in names if n.startswith(prefix + "models/")]
-        if models != [prefix + "models/model.json"]:
+        model = pt2.MODELS_FILENAME_FORMAT.format("model")
+        if [n for n in names if n.startswith(prefix + "models/")] != [prefix + model]:
             raise ProgramError(f"{path}: the archive must hold one program, 'model'")
-        if read("data/sample_inputs/model.pt"):
+        samples = pt2.SAMPLE_INPUTS_FILENAME_FORMAT.format("model")
+        if read(samples):
             raise ProgramError(f"{path}: the archive holds pickled sample inputs")
-        for part in ("weights/model_weights", "constants/model_constants"):
-            config = json.loads(read(f"data/{part}_config.json")).get("config", {})
-            pickled = [k for k, v in config.items() if v.get("use_pickle", True)]
-            if pickled:
-                raise ProgramError(f"{path}: the archive holds pickled tensors ({pickled[0]})")
-        return read(f"extra/{MANIFEST_FILE}").decode()
+        pickles = [n for n in names if n.endswith((".pt", ".pkl")) and n != prefix + samples]
+        if pickles:
+            raise ProgramError(f"{path}: the archive holds a pickle ({pickles[0]})")
+        for config_file, tensor_prefix in (
+            (pt2.WEIGHTS_CONFIG_FILENAME_FORMAT, pt2.WEIGHT_FILENAME_PREFIX),
+            (pt2.CONSTANTS_CONFIG_FILENAME_FORMAT, pt2.TENSOR_CONSTANT_FILENAME_PREFIX),
+        ):
+            for name, meta in _payload_config(path, read(config_file.format("model"))).items():
+                raw = not meta.get("use_pickle", True)
+                if not (raw and str(meta.get("path_name", "")).startswith(tensor_prefix)):
+                    raise ProgramError(f"{path}: the archive holds pickled tensors ({name})")
+        return read(pt2.EXTRA_DIR + MANIFEST_FILE).decode()
+
+
+def _payload_config(path: Path, data: bytes) -> dict[str, Any]:
+    try:
+        config = json.loads(data)["config"]
+    except (ValueError, KeyError, TypeError):
+        config = None
+    if not isinstance(config, dict) or not all(isinstance(v, dict) for v in config.values()):
+        raise ProgramError(f"{path}: the archive's tensor configuration is not readable")
+    return config
