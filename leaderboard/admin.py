@@ -1,5 +1,5 @@
-"""Admin commands: ``mesa-bench leaderboard revoke-token | hide-entry | show-entry |
-remove-entry | audit-log``.
+"""Admin commands: ``mesa-bench leaderboard revoke-token | new-token | hide-entry |
+show-entry | remove-entry | audit-log``.
 
 Each acts on an existing, current database only (a mistyped ``--db`` is an error, never a
 new board) and is recorded in the database's audit log with its reason. A running server
@@ -21,6 +21,12 @@ def add_admin_commands(sub, db_option: Callable[[argparse.ArgumentParser], None]
     s.add_argument("--reason", default="", help="why, for the audit log")
     db_option(s)
     s.set_defaults(func=cmd_revoke_token)
+
+    s = sub.add_parser("new-token", help="give a submitter a new token, printed once")
+    s.add_argument("name", help="the submitter's name")
+    s.add_argument("--reason", default="", help="why, for the audit log")
+    db_option(s)
+    s.set_defaults(func=cmd_new_token)
 
     for action, what in (
         ("hide-entry", "hide an entry from every page, listing and export"),
@@ -63,6 +69,26 @@ def cmd_revoke_token(args) -> int:
     finally:
         store.close()
     print(f"token of {args.name!r} revoked; their entries stay on the board")
+    return 0
+
+
+def cmd_new_token(args) -> int:
+    from leaderboard.store import StoreError
+
+    try:
+        store = _open(args.db)
+    except StoreError as e:
+        return _fail(str(e))
+    try:
+        token = store.new_token(args.name, args.reason)
+    except StoreError as e:
+        return _fail(str(e))
+    finally:
+        store.close()
+    print(token)
+    print(
+        f"new token of {args.name!r}: shown only once; the old one no longer works", file=sys.stderr
+    )
     return 0
 
 

@@ -614,6 +614,18 @@ class Store:
             submitter.revoked_at = _now()
             _audit(s, "revoke-token", f"submitter {name}", reason)
 
+    def new_token(self, name: str, reason: str = "") -> str:
+        """Gives submitter ``name`` a new token (the old one stops working); returns it."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.sessions.begin() as s:
+            submitter = s.scalar(select(Submitter).where(Submitter.name == name))
+            if submitter is None:
+                raise StoreError(f"no submitter {name!r} (known: {_names(self.submitters())})")
+            submitter.token_hash = hash_token(token)
+            submitter.revoked_at = None
+            _audit(s, "new-token", f"submitter {name}", reason)
+        return token
+
     def set_hidden(self, entry_id: int, hidden: bool, reason: str = "") -> EntryRow:
         """Hides entry ``entry_id`` from every page, listing and export (or shows it again)."""
         with self.sessions.begin() as s:

@@ -59,6 +59,13 @@ def test_revoke_token_stops_submissions_and_is_logged(db, capsys):
     assert "already revoked" in capsys.readouterr().err
     assert main(["leaderboard", "revoke-token", "nobody", "--db", db]) == 2
     assert "no submitter 'nobody'" in capsys.readouterr().err
+    assert main(["leaderboard", "new-token", "mallory", "--reason", "appeal", "--db", db]) == 0
+    fresh = capsys.readouterr().out.strip()
+    store = Store(db, migrate=False)
+    assert store.authenticate(fresh) is not None and store.authenticate(token) is None
+    actions = [action for _, action, _, _ in store.audit_log()]
+    store.close()
+    assert actions == ["revoke-token", "new-token"]
 
 
 def test_hidden_and_removed_entries_leave_every_view(db, tmp_path, capsys):

@@ -238,3 +238,12 @@ def test_a_revoked_or_unknown_token_never_reaches_the_queue(tmp_path, monkeypatc
         )
     assert answer.status_code == 401 and answer.json()["field"] == "Authorization"
     assert app.state.intake.held() == 0
+
+
+def test_an_oversize_request_head_is_refused(live):
+    # h11 buffers at most 16 KiB of a head it has not yet seen the end of
+    server, _ = live
+    head = f"GET {API} HTTP/1.1\nHost: 127.0.0.1\nX-Padding: {'a' * 256 * 1024}\n"
+    answer, elapsed = _raw(server, head)
+    assert answer.startswith("HTTP/1.1 400") or answer == "", answer[:200]
+    assert elapsed < 5
