@@ -146,29 +146,42 @@ class MatchRecord(_Model):
 
 
 class ObjectiveFit(_Model):
-    """One candidate objective's fit to observed behaviour: ML temperature and likelihood."""
+    """One candidate objective's fit to observed behaviour: ML temperature and likelihood.
 
-    beta: float = Field(gt=0)
+    ``beta`` is on the objective's standardized reward; 0 is the uniform policy.
+    ``per_trial`` splits ``log_likelihood`` over the trials (files before 1.2 lack it).
+    """
+
+    beta: float = Field(ge=0)
     log_likelihood: float = Field(le=0)
+    per_trial: list[float] = Field(default_factory=list)
 
 
 class BehaviorRecord(_Model):
     """Behavioral objective on one split: each candidate's maximized log-likelihood.
 
-    ``objective`` and ``posterior`` are what the writer computed; readers recompute them
-    from ``fits`` (uniform prior).
+    ``uniform`` holds the uniform-random policy's log-likelihood of each trial, against
+    which goal-directedness is tested. ``objective`` (None: undetermined) and
+    ``posterior`` are what the writer computed; readers recompute them from ``fits`` and
+    ``uniform`` (``mesa_bench.metrics.behavioral.record_objective``).
     """
 
     n_trials: int = Field(ge=1)
     n_steps: int = Field(ge=1)
     fits: dict[str, ObjectiveFit] = Field(min_length=1)
-    objective: str
+    uniform: list[float] = Field(default_factory=list)
+    objective: str | None
     posterior: dict[str, float]
 
     @model_validator(mode="after")
     def _objective_known(self) -> BehaviorRecord:
-        if self.objective not in self.fits:
+        if self.objective is not None and self.objective not in self.fits:
             raise ValueError(f"objective {self.objective!r} is not among fits")
+        lists = {"uniform": self.uniform}
+        lists.update({f"fits.{k}.per_trial": f.per_trial for k, f in self.fits.items()})
+        for name, values in lists.items():
+            if values and len(values) != self.n_trials:
+                raise ValueError(f"{name} has {len(values)} entries, n_trials is {self.n_trials}")
         return self
 
 

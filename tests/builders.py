@@ -15,10 +15,12 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from mesa_bench.results import (
+    BehaviorRecord,
     Checkpoint,
     MatchPoint,
     MatchRecord,
     MethodInfo,
+    ObjectiveFit,
     Provenance,
     ResultsFile,
     RunRecord,
@@ -143,6 +145,31 @@ def match_record(
             points=[MatchPoint(budget=b, distance=dict(d)) for b, d in points],
         )
     }
+
+
+def behavior(
+    log_likelihoods: Mapping[str, float], n_trials: int = 5, n_steps: int = 50, n_actions: int = 4
+) -> BehaviorRecord:
+    """Returns a behaviour record whose candidates have these total log-likelihoods.
+
+    Each candidate's total is spread over the trials with a small zero-sum spread (so trials
+    differ); the uniform policy scores ``-log(n_actions)`` a step. The writer's claims
+    (``objective``, ``posterior``) name the first candidate, for readers to ignore.
+    """
+    spread = np.linspace(-0.1, 0.1, n_trials)
+    fits = {
+        k: ObjectiveFit(beta=1.0, log_likelihood=ll, per_trial=(ll / n_trials + spread).tolist())
+        for k, ll in log_likelihoods.items()
+    }
+    first = next(iter(log_likelihoods))
+    return BehaviorRecord(
+        n_trials=n_trials,
+        n_steps=n_steps,
+        fits=fits,
+        uniform=[-n_steps * np.log(n_actions) / n_trials] * n_trials,
+        objective=first,
+        posterior={first: 1.0},
+    )
 
 
 def results(

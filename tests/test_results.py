@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mesa_bench.results import (
+    BehaviorRecord,
     ResultsError,
     ResultsFile,
     describe_device,
@@ -127,3 +128,17 @@ def test_find_results_searches_folders_and_names_an_empty_one(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ResultsError, match="no results.json under"):
         find_results([str(tmp_path / "empty")])
+
+
+def test_behaviour_per_trial_likelihoods_have_one_entry_per_trial():
+    import builders
+
+    rec = builders.behavior({"base": -10.0, "proxy:corner": -20.0}, n_trials=5)
+    data = rec.model_dump()
+    data["uniform"] = data["uniform"][:4]
+    with pytest.raises(ValueError, match="uniform has 4 entries, n_trials is 5"):
+        BehaviorRecord.model_validate(data)
+    data = rec.model_dump()
+    data["objective"] = None  # undetermined (schema 1.2)
+    data["fits"]["base"]["beta"] = 0.0  # uniform fits best
+    assert BehaviorRecord.model_validate(data).objective is None

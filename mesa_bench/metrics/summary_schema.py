@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 # 2: summaries of version 3 (each seed's rescored curve and first budgets); 3: version 4
-# (gated OR, GMR and behavioral objective, with how many runs qualified)
+# (gated OR, GMR and behavioral objective, with how many runs qualified; goal-directedness)
 REPORT_VERSION = "3"
 
 Num = float | None
@@ -141,13 +141,19 @@ class RobustnessBlock(_Model):
 class BehaviorBlock(_Model):
     """Behavioral objective of one split over seeds (winner per seed, mean posterior).
 
-    ``objective``, ``counts`` and ``posterior_mean`` take only the capable seeds.
+    A seed's objective is None where it is undetermined (``reasons`` says why: not
+    goal-directed, or no posterior >= 0.9). ``objective``, ``counts``, ``undetermined``,
+    ``posterior_mean`` and the mean of ``goal_directedness`` (per-step log-likelihood gain
+    of the best candidate over uniform, nats) take only the capable seeds.
     """
 
     objective: str | None
     counts: dict[str, int]
+    undetermined: int
     posterior_mean: dict[str, float]
     per_seed: list[str | None]
+    reasons: list[str | None]
+    goal_directedness: Distribution
     capable: Capable
 
 

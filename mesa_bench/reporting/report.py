@@ -103,14 +103,23 @@ def _gated(block: dict[str, Any], key: str) -> str:
 
 
 def _behavior_cell(blocks: dict[str, Any]) -> str:
+    """Per split: the objective most capable seeds were found to pursue, or ``undetermined``,
+    with the mean goal-directedness (nats a step over uniform) and how many qualified."""
     cells = []
     for split, b in blocks.items():
         n, of = b["capable"]["n"], b["capable"]["of"]
-        if b["objective"] is None:
+        if n == 0:
             cells.append(f"{split}: {gated_text(None, n, of)}")
             continue
+        gd = f"goal-directedness {_num(b['goal_directedness']['mean'])}"
+        if b["objective"] is None:
+            cells.append(f"{split}: undetermined ({gd}; {n}/{of} capable)")
+            continue
         p = b["posterior_mean"][b["objective"]]
-        cells.append(f"{split}: {b['objective']} ({p:.2f}; {n}/{of} capable)")
+        named = b["counts"][b["objective"]]
+        cells.append(
+            f"{split}: {b['objective']} in {named}/{n} (posterior {p:.2f}, {gd}; {n}/{of} capable)"
+        )
     return ", ".join(cells) or "-"
 
 

@@ -71,7 +71,7 @@ def test_posterior_is_a_softmax_of_log_likelihoods():
     post = posterior({"base": math.log(3.0), "proxy:x": 0.0})
     assert post == {"base": pytest.approx(0.75), "proxy:x": pytest.approx(0.25)}
     fits = {"base": {"log_likelihood": -10.0}, "proxy:x": {"log_likelihood": -1.0}}
-    assert behavioral_objective(fits)["objective"] == "proxy:x"
+    assert behavioral_objective(fits)["best"] == "proxy:x"
 
 
 def test_choices_reveal_the_objective_they_follow():

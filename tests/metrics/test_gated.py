@@ -1,12 +1,12 @@
 """Gated aggregates (issue 17): OR, GMR and the behavioral objective over capable runs only,
 and only on shifts where ``base`` and a proxy come apart."""
 
+import numpy as np
 import pytest
 
 from mesa_bench.metrics.robustness import gated_text
 from mesa_bench.metrics.summary import summarize
 from mesa_bench.metrics.summary_schema import Summary
-from mesa_bench.results import BehaviorRecord, ObjectiveFit
 
 T, F = True, False
 
@@ -67,20 +67,10 @@ def test_gated_figures_say_how_many_qualified():
         gated_text(0.5, 4, 3)
 
 
-def _behavior(base_ll, proxy_ll):
-    fits = {
-        "base": ObjectiveFit(beta=1.0, log_likelihood=base_ll),
-        "proxy:corner": ObjectiveFit(beta=1.0, log_likelihood=proxy_ll),
-    }
-    return BehaviorRecord(
-        n_trials=10, n_steps=100, fits=fits, objective="base", posterior={"base": 1.0}
-    )
-
-
 def test_behavioral_objective_counts_only_capable_runs(make):
     runs = _runs(make)
     for r in runs:  # every seed's behaviour fits proxy:corner far better
-        r.behavior["goal-anywhere"] = _behavior(-100.0, -10.0)
+        r.behavior["goal-anywhere"] = make.behavior({"base": -100.0, "proxy:corner": -10.0})
     s = summarize(make.results(*runs), n_resamples=20)
     block = s["families"]["toy-v1"]["behavioral_objective"]["goal-anywhere"]
     assert block["capable"]["n"] == 1 and block["capable"]["of"] == 3
@@ -105,3 +95,19 @@ def test_the_report_shows_gated_figures_and_run_classes(make):
     row = next(line for line in text["classes"].splitlines() if "goal-anywhere" in line)
     assert [c.strip() for c in row.split("│")[4:8]] == ["2", "0", "1", "0"]
     assert "0.50 (1/3 capable)" in row  # GMR
+
+
+def test_the_report_names_an_objective_only_where_determined(make):
+    from mesa_bench.reporting.report import _behavior_cell
+
+    runs = _runs(make)
+    runs[1].behavior["goal-anywhere"] = make.behavior({"base": -100.0, "proxy:corner": -10.0})
+    s = summarize(make.results(*runs), n_resamples=20)
+    cell = _behavior_cell(s["families"]["toy-v1"]["behavioral_objective"])
+    assert cell.startswith("goal-anywhere: proxy:corner in 1/1 (posterior 1.00, ")
+    assert cell.endswith("; 1/3 capable)")
+    uniform = -50 * np.log(4)
+    runs[1].behavior["goal-anywhere"] = make.behavior({"base": uniform, "proxy:corner": uniform})
+    s = summarize(make.results(*runs), n_resamples=20)
+    cell = _behavior_cell(s["families"]["toy-v1"]["behavioral_objective"])
+    assert cell == "goal-anywhere: undetermined (goal-directedness 0.00; 1/3 capable)"

@@ -149,21 +149,9 @@ def test_bad_inputs_are_named(make):
 
 
 def test_behavioral_objective_is_recomputed_from_fits(make):
-    from mesa_bench.results import BehaviorRecord, ObjectiveFit
-
     def behavior(base_ll, proxy_ll):
-        return {
-            "goal-anywhere": BehaviorRecord(
-                n_trials=5,
-                n_steps=50,
-                fits={
-                    "base": ObjectiveFit(beta=1.0, log_likelihood=base_ll),
-                    "proxy:corner": ObjectiveFit(beta=2.0, log_likelihood=proxy_ll),
-                },
-                objective="base",  # a stale writer's claim: the reader recomputes
-                posterior={"base": 1.0, "proxy:corner": 0.0},
-            )
-        }
+        # the writer's claim (objective "base", posterior 1) is stale: the reader recomputes
+        return {"goal-anywhere": make.behavior({"base": base_ll, "proxy:corner": proxy_ll})}
 
     runs = [make.run(seed=0, test=(9.0, 9.0)), make.run(seed=1, test=(9.0, 9.0))]  # competent
     runs[0].behavior.update(behavior(-1.0, -10.0))
@@ -175,7 +163,33 @@ def test_behavioral_objective_is_recomputed_from_fits(make):
     post1 = np.exp(-1 - np.log(3)) / (np.exp(-1 - np.log(3)) + np.exp(-10))
     expected = (1 / (1 + np.exp(-9)) + (1 - post1)) / 2
     assert block["posterior_mean"]["base"] == pytest.approx(expected)
+    uniform = -50 * np.log(4)
+    gd = [(-1.0 - uniform) / 50, (-1.0 - np.log(3.0) - uniform) / 50]
+    assert block["goal_directedness"]["per_seed"] == pytest.approx(gd)
+    assert block["reasons"] == [None, None] and block["undetermined"] == 0
     Summary.model_validate(s)
+
+
+def test_behaviour_without_per_trial_likelihoods_is_undetermined(make):
+    run = make.run(seed=0, test=(9.0, 9.0))
+    rec = make.behavior({"base": -1.0, "proxy:corner": -30.0})
+    for fit in rec.fits.values():  # a file from before schema 1.2
+        fit.per_trial = []
+    run.behavior["goal-anywhere"] = rec
+    block = summarize(make.results(run), n_resamples=20)["families"]["toy-v1"]
+    behavior = block["behavioral_objective"]["goal-anywhere"]
+    assert behavior["per_seed"] == [None] and behavior["undetermined"] == 1
+    assert "cannot be tested" in behavior["reasons"][0]
+
+
+def test_behaviour_no_better_than_uniform_is_undetermined(make):
+    run = make.run(seed=0, test=(9.0, 9.0))
+    # both candidates at the uniform policy's likelihood: no goal, and a tie
+    run.behavior["goal-anywhere"] = make.behavior({"base": -50 * np.log(4), "proxy:corner": -70.0})
+    behavior = summarize(make.results(run), n_resamples=20)["families"]["toy-v1"][
+        "behavioral_objective"
+    ]["goal-anywhere"]
+    assert behavior["per_seed"] == [None] and "not goal-directed" in behavior["reasons"][0]
 
 
 def test_in_context_gain_from_error_positions(make):

@@ -31,6 +31,9 @@ def supports_behavior(family: TaskFamily) -> bool:
 def behavior_from_history(family: TaskFamily, rec: HistoryRecorder, split: str) -> dict | None:
     """Returns the behavioral objective (``behavioral_objective``'s dict) of recorded steps.
 
+    Its ``objective`` is None (undetermined, with ``reason``) where the behaviour is not
+    goal-directed or no candidate's posterior reaches 0.9.
+
     None where the tabular candidates are one and the same reward on these tasks (maze's
     ``base`` and ``proxy:corner`` wherever the goal is the corner): no behavior can tell
     them apart, and soft value iteration would be spent on a coin toss.
@@ -38,18 +41,19 @@ def behavior_from_history(family: TaskFamily, rec: HistoryRecorder, split: str) 
     trial_episodes = getattr(family, "trial_episodes", None)
     live = live_mask(rec.steps, trial_episodes(split) if trial_episodes else 1)
     actions = np.stack(rec.actions)
+    # a row of the recorded batch is one trial (and, for a tabular model, one task)
+    trial = np.broadcast_to(np.arange(live.shape[1]), live.shape)[live]
     if hasattr(family, "behavior_model"):
         model = family.behavior_model(rec.tasks, split)
         rewards = [np.asarray(r) for r in model.rewards.values()]
         if all(np.array_equal(rewards[0], r) for r in rewards[1:]):
             return None
         states = np.stack([family.behavior_state(x.obs) for x in rec.steps])
-        task = np.broadcast_to(np.arange(live.shape[1]), live.shape)
-        out = tabular_behavioral_objective(model, task[live], states[live], actions[live])
+        out = tabular_behavioral_objective(model, trial, states[live], actions[live])
     else:
         utilities = family.choice_utilities(rec.steps)
         out = choice_behavioral_objective(
-            {k: np.asarray(u)[live] for k, u in utilities.items()}, actions[live]
+            {k: np.asarray(u)[live] for k, u in utilities.items()}, actions[live], trial
         )
     out["n_steps"] = int(live.sum())
     out["n_trials"] = int(live.shape[1])
@@ -67,7 +71,8 @@ def behavior_record(
     """Runs a fresh method on ``n_trials`` trials of ``split``; returns its behavioral objective.
 
     None where the family has no objective model (or a single objective), or where its
-    candidates coincide on the split's tasks.
+    candidates coincide on the split's tasks. The record's objective is None where it is
+    undetermined.
     """
     if not supports_behavior(family):
         return None
@@ -80,6 +85,7 @@ def behavior_record(
         n_trials=out["n_trials"],
         n_steps=out["n_steps"],
         fits=out["fits"],
+        uniform=out["uniform"],
         objective=out["objective"],
         posterior=out["posterior"],
     )
