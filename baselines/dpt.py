@@ -38,6 +38,7 @@ from baselines.dpt_data import (
 )
 from mesa_bench import seeding
 from mesa_bench.api import (
+    Exportable,
     Method,
     MethodFactory,
     RLFamily,
@@ -347,3 +348,9 @@ class DPT(MethodEntry):
         net.to(device)
         make_method = DPTAgent.factory(self.name, net, n_actions, device)
         return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(net))
+
+    def exportable(self, family: RLFamily, trained: Trained) -> Exportable:
+        """Returns the model as a program module (``exporting.decision_transformer``)."""
+        from baselines import exporting  # it imports this module
+
+        return exporting.decision_transformer(family, trained)

@@ -6,6 +6,9 @@ finished run reloaded (``load_trained``) in the signature of its kind:
 
 - ``policy`` (``rl2``, ``memoryless``): one ``PolicyNet.step``; the state is the net's own
   ``(batch, state_size)`` tensor (size 0 for the memoryless control).
+- ``decision_transformer`` (``dpt``): one ``DPTNet.step``. Its key/value cache grows with
+  the trial; a program's state cannot, so the cache has a fixed number of slots, as many
+  as the longest trial of the family, and a longer trial gets NaN logits.
 - ``in_context`` (``icl-transformer``, ``icl-lstm``): the ``ICLNet`` forward. torch.export
   fixes the length of an ``nn.LSTM``'s input (it unrolls the time loop while tracing), so
   the LSTM body is rebuilt as a ``scan`` over time with the same weights.
@@ -30,7 +33,14 @@ from baselines import ppo
 from baselines.icl_lstm import LSTMBody
 from baselines.icl_transformer import ICLNet
 from baselines.maml import RegressionModel, task_view
-from mesa_bench.api import Exportable, SequenceBatch, SequenceFamily, TaskFamily, Trained
+from mesa_bench.api import (
+    Exportable,
+    RLFamily,
+    SequenceBatch,
+    SequenceFamily,
+    TaskFamily,
+    Trained,
+)
 from mesa_bench.seeding import torch_generator
 
 EXAMPLE_BATCH = 2  # a varying axis of size 1 would be fixed at 1 by torch.export
@@ -57,24 +67,125 @@ class PolicyStep(nn.Module):
         return logits, state
 
 
-def policy(family: TaskFamily, trained: Trained) -> Exportable:
+def policy(family: RLFamily, trained: Trained) -> Exportable:
     """Returns a PPO baseline's policy network as an rl program."""
-    net = live_model(trained).net
-    n, cpu = EXAMPLE_BATCH, torch.device("cpu")
-    state = net.initial_state(n, cpu)
+    net = live_model(trained).net.cpu()
+    state = net.initial_state(EXAMPLE_BATCH, torch.device("cpu"))
     if state.any():
         raise ValueError("the policy's initial state is not zeros, as the rl protocol has it")
-    space = ppo.family_shape(family).obs_space
-    obs = torch.as_tensor(np.stack([space.sample() for _ in range(n)]))
+    return Exportable(PolicyStep(net), *_rl_example(family, state))
+
+
+def _rl_example(family: RLFamily, state: torch.Tensor) -> tuple[tuple, tuple]:
+    """Returns example rl inputs (first observations of test trials, one row at a trial
+    start and one not) and their varying axes."""
+    n = EXAMPLE_BATCH
+    env = family.make_env(family.sample_tasks(0, n, "test"), "test")
+    try:
+        obs, _ = env.reset(seed=0)
+    finally:
+        env.close()
     inputs = (
-        obs,
-        torch.zeros(n, dtype=torch.int64),
-        torch.zeros(n, dtype=torch.float32),
-        torch.zeros(n, dtype=torch.float32),
+        torch.as_tensor(obs),
+        torch.ones(n, dtype=torch.int64),
+        torch.full((n,), 0.5),
+        torch.zeros(n),
         torch.tensor([True, False]),
         state,
     )
-    return Exportable(PolicyStep(net.to(cpu)), inputs, ({0: "batch"},) * len(inputs))
+    return inputs, ({0: "batch"},) * len(inputs)
+
+
+class SlotCache:
+    """``dpt.KVCache``'s ``append`` over a fixed number of slots per row, so that the
+    cache fits in a program's state: row ``b`` writes its next token at slot ``count[b]``
+    (its tokens so far in the trial) and attends to slots ``<= count[b]``.
+
+    Args:
+        keys: per layer, ``(B, heads, slots, head_dim)``.
+        values: likewise.
+        count: ``(B,)`` int64.
+    """
+
+    def __init__(self, keys: list, values: list, count: torch.Tensor):
+        self.keys, self.values = keys, values
+        slots = torch.arange(keys[0].shape[2], device=count.device)
+        self.write = (slots[None, :] == count[:, None])[:, None, :, None]
+        self.mask = (slots[None, :] <= count[:, None])[:, None, None, :]
+        self.length = 0  # DPTNet.step advances it; the slots go by count instead
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        """Writes the token's ``k``, ``v`` ``(B, heads, head_dim)`` into its slot; returns
+        the layer's keys, values and the mask of the slots it may attend to."""
+        self.keys[layer] = torch.where(self.write, k[:, :, None], self.keys[layer])
+        self.values[layer] = torch.where(self.write, v[:, :, None], self.values[layer])
+        return self.keys[layer], self.values[layer], self.mask
+
+
+class DecisionTransformerStep(nn.Module):
+    """One online step of a ``DPTNet``: the transition token of ``dpt_data.transition_tokens``
+    from the inputs and the previous observation, then ``DPTNet.step`` over a
+    ``SlotCache``. The state is ``[prev_obs, count, keys and values of every layer]`` per
+    row; a trial longer than ``slots`` steps gets NaN logits (the cache has no room).
+
+    Args:
+        net: the trained ``DPTNet``.
+        obs_size: entries of one flattened observation.
+        slots: the longest trial, in steps, the state has room for.
+    """
+
+    def __init__(self, net: nn.Module, obs_size: int, slots: int):
+        super().__init__()
+        self.net, self.obs_size, self.slots = net, obs_size, slots
+        self.n_actions = net.read_out.out_features
+        self.kv_shape = (len(net.blocks), 2, net.heads, slots, net.head_dim)
+
+    def state_size(self) -> int:
+        return self.obs_size + 1 + int(np.prod(self.kv_shape))
+
+    def forward(self, obs, prev_action, prev_reward, done, trial_start, state):
+        b = obs.shape[0]
+        prev_obs, count = state[:, : self.obs_size], state[:, self.obs_size].long()
+        kv = state[:, self.obs_size + 1 :].reshape(b, *self.kv_shape)
+        count = torch.where(trial_start, 0, count)
+        seen = (~trial_start).float()[:, None]
+        action = nn.functional.one_hot(prev_action, self.n_actions).float()
+        history = [prev_obs, action, prev_reward[:, None], done[:, None], torch.ones_like(seen)]
+        obs = obs.reshape(b, -1).float()
+        token = torch.cat([torch.cat(history, dim=1) * seen, obs], dim=1)
+        cache = SlotCache(list(kv[:, :, 0].unbind(1)), list(kv[:, :, 1].unbind(1)), count)
+        logits = self.net.step(token, cache)
+        logits = torch.where((count >= self.slots)[:, None], torch.nan, logits)
+        kv = torch.stack([torch.stack(cache.keys, 1), torch.stack(cache.values, 1)], 2)
+        return logits, torch.cat([obs, (count + 1).float()[:, None], kv.reshape(b, -1)], dim=1)
+
+
+def decision_transformer(family: RLFamily, trained: Trained) -> Exportable:
+    """Returns a DPT as an rl program with room for the longest trial of ``family``."""
+    net = live_model(trained).net.cpu()
+    env = family.make_env(family.sample_tasks(0, 1, "test"), "test")
+    obs_size = int(np.prod(env.single_observation_space.shape))
+    env.close()
+    module = DecisionTransformerStep(net, obs_size, longest_trial(family))
+    state = torch.zeros(EXAMPLE_BATCH, module.state_size())
+    return Exportable(module, *_rl_example(family, state))
+
+
+def longest_trial(family: RLFamily) -> int:
+    """Returns the most steps a trial takes on any split of ``family``, stepping each
+    split's env with action 0 to its trial end (the trials of the families DPT applies
+    to have a fixed length)."""
+    longest = 0
+    for split in family.spec.splits:
+        env = family.make_env(family.sample_tasks(0, 1, split), split)
+        env.reset(seed=0)
+        steps, ended = 0, False
+        while not ended:
+            *_, info = env.step(np.zeros(1, dtype=np.int64))
+            steps, ended = steps + 1, bool(info["trial_end"][0])
+        env.close()
+        longest = max(longest, steps)
+    return longest
 
 
 # --- sequence ---

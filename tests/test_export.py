@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from baselines import exporting
 from mesa_bench.cli import main
 from mesa_bench.protocol.core import TrialObs
-from mesa_bench.protocol.entry import TrainContext
+from mesa_bench.protocol.entry import MethodEntry, TrainContext
 from mesa_bench.protocol.optimization import OptState
 from mesa_bench.protocol.programs import (
     MANIFEST_FILE,
@@ -47,6 +48,7 @@ TINY: dict[str, tuple[dict, int]] = {
     "meta-sgd": ({**L2L_TINY, "hidden": 8, "bias": True, "inner_steps": 2}, 32),
     "icl-transformer": ({**ICL_TINY, "heads": 2, "max_points": 64}, 32),
     "icl-lstm": ({**ICL_TINY, "layers": 2}, 32),
+    "dpt": ({**ICL_TINY, "heads": 2}, 32),
 }
 
 
@@ -56,9 +58,8 @@ def first_family(name: str) -> str:
     return next(f for f in FAMILIES.names() if entry.applies_to(FAMILIES.get(f)()))
 
 
-# trainable methods whose entry has no exportable yet (dpt's key/value cache grows with the
-# trial, so its state has no fixed shape)
-NOT_EXPORTED = {"dpt"}
+# trainable methods whose entry has no exportable yet
+NOT_EXPORTED: set[str] = set()
 
 # every exported method on its first family; the rl ones on a grid family too
 CASES = [(name, first_family(name)) for name in TINY] + [
@@ -224,10 +225,26 @@ def test_a_reference_run_is_refused(run_config, capsys):
 
 
 def test_a_method_without_an_exporter_says_so():
+    class Untrained(MethodEntry):
+        def train(self, family, evaluator, budget, seed, ctx):
+            raise AssertionError("not called")
+
+    with pytest.raises(ValueError, match="method 'mine' cannot export its trained model"):
+        Untrained("mine").exportable(FAMILIES.get("bandit")(), trained=None)
+
+
+def test_a_decision_transformer_longer_than_its_cache_gives_nan():
     family = FAMILIES.get("bandit")()
-    for name in NOT_EXPORTED:
-        with pytest.raises(ValueError, match=f"method '{name}' cannot export its trained model"):
-            METHODS.get(name)(name).exportable(family, trained=None)
+    net, _ = METHODS.get("dpt")("dpt", METHODS.get("dpt").config_class(width=8, heads=2)).make_net(
+        family
+    )
+    step = exporting.DecisionTransformerStep(net.eval(), obs_size=1, slots=2)
+    state = torch.zeros(1, step.state_size())
+    zero, one = torch.zeros(1), torch.ones(1)
+    for t, start in enumerate([True, False, False, True]):
+        args = (zero[:, None], one.long(), one, zero, torch.tensor([start]), state)
+        logits, state = step(*args)
+        assert torch.isnan(logits).all() == (t == 2), t  # the third token has no slot
 
 
 def test_a_folder_without_results_is_refused(tmp_path, capsys):
