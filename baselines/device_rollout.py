@@ -20,7 +20,7 @@ import torch
 from baselines.ppo import Inputs, PolicyNet, TrainTasks
 from mesa_bench import seeding
 from mesa_bench.api import TaskVectorEnv
-from mesa_bench.protocol.torch_envs import DeviceRandom, TaskStock, twin_class
+from mesa_bench.protocol.torch_envs import TaskStock, twin_class
 
 
 def sample_actions(gen: torch.Generator, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,8 +130,8 @@ class DeviceEnv:
         draws = seeding.stream(self.seed, "ppo", "torch-env", name)
         self.generator.manual_seed(seeding.int_seed(draws))
         rng = seeding.generator(seeding.stream(self.seed, "ppo", "env", name))
-        stock = TaskStock(self.env.sampler, rng, self.twin.convert, self.device)
-        return first_inputs(self.twin.reset(DeviceRandom(self.generator, stock)))
+        stock = TaskStock(self.generator, self.env.sampler, rng, self.twin.convert, self.device)
+        return first_inputs(self.twin.reset(stock))
 
     def rollout(self, net: PolicyNet, x: Inputs, h: torch.Tensor, steps: int, rng=None):
         """Runs ``steps`` steps from inputs ``x`` and state ``h``; returns the buffer, the

@@ -31,24 +31,25 @@ class BanditTorchEnv(TorchTaskEnv):
         return cls(env.num_envs, device, env.arms)
 
     def min_trial_steps(self) -> int:
-        return int(self.tasks["horizon"])
+        return int(self.task("horizon"))
 
     def _reset_episodes(self, mask: torch.Tensor) -> None:
-        self.late_window = int(math.ceil(LAST_FRACTION * self.tasks["horizon"]))
+        self.late_window = int(math.ceil(LAST_FRACTION * self.task("horizon")))
         self.t = torch.where(mask, 0, self.t)
         self.late_pulls = torch.where(mask[:, None], 0, self.late_pulls)
 
     def _observe(self) -> torch.Tensor:
-        return (self.t.double() / self.tasks["horizon"]).float()[:, None]
+        return (self.t.double() / self.task("horizon")).float()[:, None]
 
     def _transition(self, actions: torch.Tensor):
-        means, horizon = self.tasks["means"], self.tasks["horizon"]
-        p = means.gather(1, actions[:, None])[:, 0]
+        horizon = self.task("horizon")
+        p = self.store["means"][self.row, actions]
         reward = (self.random.uniform(self.num_envs) < p).float()
         self.t = self.t + 1
         late = self.t > horizon - self.late_window
         self.late_pulls = self.late_pulls + F.one_hot(actions, self.arms) * late[:, None]
         terminated = self.t >= horizon
-        achieved = {"base": self.late_pulls.argmax(dim=1) == means.argmax(dim=1)}
+        best = self.task("means").argmax(dim=1)
+        achieved = {"base": self.late_pulls.argmax(dim=1) == best}
         truncated = torch.zeros_like(terminated)
         return reward, terminated, truncated, reward.double(), achieved

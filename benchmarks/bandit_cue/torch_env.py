@@ -31,28 +31,29 @@ class BanditCueTorchEnv(TorchTaskEnv):
         return cls(env.num_envs, device, env.arms)
 
     def min_trial_steps(self) -> int:
-        return int(self.tasks["horizon"])
+        return int(self.task("horizon"))
 
     def _reset_episodes(self, mask: torch.Tensor) -> None:
-        self.late_window = int(math.ceil(LAST_FRACTION * self.tasks["horizon"]))
+        self.late_window = int(math.ceil(LAST_FRACTION * self.task("horizon")))
         self.t = torch.where(mask, 0, self.t)
         self.late_pulls = torch.where(mask[:, None], 0, self.late_pulls)
 
     def _observe(self) -> torch.Tensor:
         # a row's cue changes only with its task, at a reset: the NumPy env's copy of it
         # always equals the task's
-        elapsed = (self.t.double() / self.tasks["horizon"]).float()[:, None]
-        return torch.cat([elapsed, F.one_hot(self.tasks["cue"], self.arms).float()], dim=1)
+        elapsed = (self.t.double() / self.task("horizon")).float()[:, None]
+        return torch.cat([elapsed, F.one_hot(self.task("cue"), self.arms).float()], dim=1)
 
     def _transition(self, actions: torch.Tensor):
-        means, horizon = self.tasks["means"], self.tasks["horizon"]
-        p = means.gather(1, actions[:, None])[:, 0]
+        horizon = self.task("horizon")
+        p = self.store["means"][self.row, actions]
         reward = (self.random.uniform(self.num_envs) < p).float()
         self.t = self.t + 1
         late = self.t > horizon - self.late_window
         self.late_pulls = self.late_pulls + F.one_hot(actions, self.arms) * late[:, None]
         terminated = self.t >= horizon
         most = self.late_pulls.argmax(dim=1)
-        achieved = {"base": most == means.argmax(dim=1), "proxy:cue": most == self.tasks["cue"]}
+        best = self.task("means").argmax(dim=1)
+        achieved = {"base": most == best, "proxy:cue": most == self.task("cue")}
         truncated = torch.zeros_like(terminated)
         return reward, terminated, truncated, reward.double(), achieved

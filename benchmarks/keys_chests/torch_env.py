@@ -63,12 +63,12 @@ class KeysChestsTorchEnv(TorchTaskEnv):
         return 1  # a room with no key ends at the first step
 
     def _reset_episodes(self, mask: torch.Tensor) -> None:
-        self.items = torch.where(mask[:, None], self.tasks["items"], self.items)
-        self.cell = torch.where(mask, self.tasks["start"], self.cell)
+        self.items = torch.where(mask[:, None], self.task("items"), self.items)
+        self.cell = torch.where(mask, self.task("start"), self.cell)
         self.t = torch.where(mask, 0, self.t)
         self.inventory = torch.where(mask, 0, self.inventory)
-        self.keys_left = torch.where(mask, self.tasks["keys_total"], self.keys_left)
-        self.chests_left = torch.where(mask, self.tasks["chests_total"], self.chests_left)
+        self.keys_left = torch.where(mask, self.task("keys_total"), self.keys_left)
+        self.chests_left = torch.where(mask, self.task("chests_total"), self.chests_left)
         self.keys_while_closed = torch.where(mask, 0, self.keys_while_closed)
 
     def _observe(self) -> torch.Tensor:
@@ -95,7 +95,7 @@ class KeysChestsTorchEnv(TorchTaskEnv):
         terminated = (self.chests_left == 0) | ((self.inventory == 0) & (self.keys_left == 0))
         truncated = (self.t >= self.step_limit) & ~terminated
         reward = opened.float()
-        total_keys, total_chests = self.tasks["keys_total"], self.tasks["chests_total"]
+        total_keys, total_chests = self.task("keys_total"), self.task("chests_total")
         achieved = {
             "base": 2 * (total_chests - self.chests_left) >= total_chests,
             "proxy:keys": 2 * self.keys_while_closed >= total_keys,

@@ -69,19 +69,18 @@ class MazeTorchEnv(TorchTaskEnv):
         # the NumPy env edits one observation in place; it always equals this one, built
         # from the state (a row's walls and goal change only with its task, at a reset)
         cells = self.size * self.size
-        walls = self.tasks["walls"].float()
+        walls = self.task("walls").float()
         agent = F.one_hot(self.cell, cells).float()
-        goal = F.one_hot(self.tasks["goal"], cells).float()
+        goal = F.one_hot(self.task("goal"), cells).float()
         return torch.stack([walls, agent, goal], dim=1).view(-1, 3, self.size, self.size)
 
     def _transition(self, actions: torch.Tensor):
         move = self.padded_moves[actions]
-        target = (self.pos + move)[:, None]
-        moved = ~self.tasks["padded_walls"].gather(1, target)[:, 0]
+        moved = ~self.store["padded_walls"][self.row, self.pos + move]
         self.pos = self.pos + torch.where(moved, move, 0)
         self.cell = self.cell + torch.where(moved, self.flat_moves[actions], 0)
         self.t = self.t + 1
-        terminated = self.pos == self.tasks["padded_goal"]
+        terminated = self.pos == self.task("padded_goal")
         self.corner_seen = self.corner_seen | (self.pos == self.corner)
         truncated = (self.t >= self.step_limit) & ~terminated
         paid = 1.0 - FINAL_REWARD_DECAY * self.t.double() / self.step_limit

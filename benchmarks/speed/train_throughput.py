@@ -1,9 +1,11 @@
 """Training env steps/s of the PPO baselines on every rl family (issue: training cost).
 
     python -m benchmarks.speed.train_throughput [--families bandit maze] [--methods rl2]
-        [--devices cpu cuda] [--iterations 6] [--repeats 3] [--json PATH] [KEY=VALUE ...]
+        [--devices cpu cuda] [--backends numpy torch] [--iterations 6] [--repeats 3]
+        [--json PATH] [KEY=VALUE ...]
 
-For each family x method x device, trains from scratch for ``--iterations`` PPO iterations
+For each family x method x device x env backend (``method.env_backend``; by default the
+one ``auto`` takes), trains from scratch for ``--iterations`` PPO iterations
 at the method's default settings (``KEY=VALUE`` sets a ``method.`` field, e.g.
 ``num_envs=512``) and reports the median over ``--repeats`` runs of the training env steps
 per second after the first iteration (which pays for start-up), with no evaluation
@@ -31,11 +33,13 @@ RL_FAMILIES = ("bandit", "bandit-cue", "tabular-mdp", "maze", "keys-chests")
 FAR = 10**15  # an evaluator budget whose first checkpoint no short run reaches
 
 
-def one_run(family: str, method: str, device: str, iterations: int, fields: dict) -> float:
+def one_run(
+    family: str, method: str, device: str, iterations: int, fields: dict, backend: str = "auto"
+) -> float:
     """Returns training env steps/s of one run, iterations 2..N (the first is warm-up)."""
     fam = FAMILIES.get(family)()
     entry = METHODS.get(method)(method)
-    entry.config = dataclasses.replace(entry.config, **fields)
+    entry.config = dataclasses.replace(entry.config, **fields, env_backend=backend)
     per_iteration = entry.config.num_envs * entry.config.rollout_steps
     marks: list[float] = []
     entry.on_iteration = lambda i: marks.append(time.perf_counter())
@@ -64,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--methods", nargs="+", default=["rl2", "memoryless"])
     default_devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
     p.add_argument("--devices", nargs="+", default=default_devices)
+    p.add_argument("--backends", nargs="+", default=["auto"], choices=["auto", "numpy", "torch"])
     p.add_argument("--iterations", type=int, default=6)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", type=Path)
@@ -74,19 +79,22 @@ def main(argv: list[str] | None = None) -> None:
     for family in args.families:
         for method in args.methods:
             for device in args.devices:
-                runs = [
-                    one_run(family, method, device, args.iterations, fields)
-                    for _ in range(args.repeats)
-                ]
-                rows.append(
-                    dict(family=family, method=method, device=device,
-                         steps_per_s=statistics.median(runs), runs=runs)
-                )  # fmt: skip
-                print(f"{family} {method} {device}: {rows[-1]['steps_per_s']:,.0f} steps/s")
-    print("\n| family | method | device | train env steps/s (median) |")
-    print("|---|---|---|---|")
+                for backend in args.backends:
+                    runs = [
+                        one_run(family, method, device, args.iterations, fields, backend)
+                        for _ in range(args.repeats)
+                    ]
+                    rows.append(
+                        dict(family=family, method=method, device=device, backend=backend,
+                             steps_per_s=statistics.median(runs), runs=runs)
+                    )  # fmt: skip
+                    rate = rows[-1]["steps_per_s"]
+                    print(f"{family} {method} {device} {backend}: {rate:,.0f} steps/s")
+    print("\n| family | method | device | env backend | train env steps/s (median) |")
+    print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['family']} | {r['method']} | {r['device']} | {r['steps_per_s']:,.0f} |")
+        cells = (r["family"], r["method"], r["device"], r["backend"], f"{r['steps_per_s']:,.0f}")
+        print("| " + " | ".join(cells) + " |")
     if args.json:
         meta = dict(machine=platform.platform(), torch=torch.__version__, fields=fields,
                     threads=torch.get_num_threads(), iterations=args.iterations)  # fmt: skip

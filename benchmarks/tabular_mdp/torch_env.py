@@ -51,7 +51,7 @@ class MDPTorchEnv(TorchTaskEnv):
         return out
 
     def min_trial_steps(self) -> int:
-        return int(self.tasks["episode_length"]) * self.episodes_per_trial
+        return int(self.task("episode_length")) * self.episodes_per_trial
 
     def _reset_episodes(self, mask: torch.Tensor) -> None:
         self.state = torch.where(mask, 0, self.state)
@@ -59,18 +59,18 @@ class MDPTorchEnv(TorchTaskEnv):
         self.best_taken = torch.where(mask, 0, self.best_taken)
 
     def _observe(self) -> torch.Tensor:
-        elapsed = (self.t.double() / self.tasks["episode_length"]).float()[:, None]
+        elapsed = (self.t.double() / self.task("episode_length")).float()[:, None]
         return torch.cat([F.one_hot(self.state, self.states).float(), elapsed], dim=1)
 
     def _transition(self, actions: torch.Tensor):
-        n, length = self.num_envs, self.tasks["episode_length"]
-        rows = torch.arange(n, device=self.device)
+        n, length = self.num_envs, self.task("episode_length")
         # one uniform and one normal per sub-env per step, in the NumPy env's order
         u = self.random.uniform(n)
         noise = self.random.normal(n)
-        cdf = self.tasks["cdf"][rows, self.state, actions]
-        mean = self.tasks["reward_means"][rows, self.state, actions]
-        optimal = self.tasks["best"][rows, self.t, self.state]
+        row, store = self.row, self.store  # index the store: no task is copied
+        cdf = store["cdf"][row, self.state, actions]
+        mean = store["reward_means"][row, self.state, actions]
+        optimal = store["best"][row, self.t, self.state]
         self.best_taken = self.best_taken + (actions == optimal)
         self.state = (u[:, None] > cdf).sum(dim=1).clamp(max=self.states - 1)
         self.t = self.t + 1

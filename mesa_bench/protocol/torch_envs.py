@@ -13,12 +13,14 @@ Randomness comes from an ``EnvRandom``: ``NumpyStream`` consumes one NumPy gener
 order the NumPy env does (per-step draws first, then the tasks of the trials that ended), so
 a twin fed it is equal to the NumPy env step for step (``tests/benchmarks/test_torch_envs.py``);
 it reads a count back from the device at every trial end, which is fine for a test and not
-for training. ``DeviceRandom`` draws with a torch generator and hands out tasks from a
-``TaskStock`` sampled on the host ahead of use, which is the training path.
+for training. ``TaskStock`` draws with a torch generator and hands out tasks sampled on the
+host ahead of use, which is the training path.
 
 Tasks on the device are a ``TensorTasks`` dict: the task dataclass's array fields as tensors
 with the batch first, its shared fields (sizes) as they are, and whatever a twin's
-``convert`` derives from them once per task (a tabular MDP's optimal policy, say).
+``convert`` derives from them once per task (a tabular MDP's optimal policy, say). A twin
+holds a *store* of tasks and, per sub-env, the store row of its task (``row``): a new trial
+moves a row index, so no task is copied in a step.
 """
 
 from __future__ import annotations
@@ -55,18 +57,24 @@ def is_batched(value: Any, n: int) -> bool:
     return isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == n
 
 
-def where_rows(mask: torch.Tensor, new: TensorTasks, old: TensorTasks) -> TensorTasks:
-    """Returns ``old`` with the rows where ``mask`` holds taken from ``new`` (both ``n`` rows)."""
-    n = mask.shape[0]
-    out = dict(old)
-    for name, value in old.items():
-        if is_batched(value, n):
-            m = mask.view(n, *([1] * (value.ndim - 1)))
-            out[name] = torch.where(m, new[name], value)
+def concat_rows(parts: list[TensorTasks], sizes: list[int]) -> TensorTasks:
+    """Returns the task batches ``parts`` (of ``sizes`` rows) one after the other; shared
+    fields from the last."""
+    out = dict(parts[-1])
+    for name, value in parts[-1].items():
+        if is_batched(value, sizes[-1]):
+            out[name] = torch.cat([p[name] for p in parts])
     return out
 
 
+def take_rows(tasks: TensorTasks, index: torch.Tensor, n: int) -> TensorTasks:
+    """Returns the rows ``index`` of a batch of ``n`` tasks; shared fields as they are."""
+    return {k: v[index] if is_batched(v, n) else v for k, v in tasks.items()}
+
+
 # --- randomness ---
+
+Store = tuple[TensorTasks, torch.Tensor]  # a task store and each sub-env's row in it
 
 
 class EnvRandom(ABC):
@@ -84,19 +92,24 @@ class EnvRandom(ABC):
         """Returns ``n`` float64 draws from N(0, 1)."""
 
     @abstractmethod
-    def first_tasks(self, n: int) -> TensorTasks:
-        """Returns the tasks of ``n`` sub-envs at a reset."""
+    def first_tasks(self, n: int) -> Store:
+        """Returns the task store and rows of ``n`` sub-envs at a reset."""
 
     @abstractmethod
-    def refresh(self, tasks: TensorTasks, mask: torch.Tensor) -> TensorTasks:
-        """Returns ``tasks`` with a new task in each row where ``mask`` holds."""
+    def refresh(self, store: TensorTasks, row: torch.Tensor, mask: torch.Tensor) -> Store:
+        """Returns the store and rows with a new task for each sub-env where ``mask`` holds."""
 
-    def reserve(self, trial_ends: int) -> None:  # noqa: B027 (optional hook)
-        """Makes sure ``trial_ends`` more new tasks can be handed out without the host."""
+    def reserve(self, store: TensorTasks, row: torch.Tensor, trial_ends: int) -> Store:
+        """Returns the store and rows, ready to hand out ``trial_ends`` more new tasks
+        without the host (this one may read back from the device)."""
+        return store, row
 
 
 class NumpyStream(EnvRandom):
     """Draws from one NumPy generator in the order ``TaskVectorEnv`` does (the exact twin).
+
+    Its store is the current task batch itself (row ``i`` for sub-env ``i``), rewritten
+    where trials end, as the NumPy env's ``tasks``.
 
     Args:
         rng: the generator, as the NumPy env's after ``reset(seed=...)``.
@@ -126,89 +139,52 @@ class NumpyStream(EnvRandom):
     def normal(self, n: int) -> torch.Tensor:
         return torch.as_tensor(self.rng.standard_normal(n), device=self.device)
 
-    def first_tasks(self, n: int) -> TensorTasks:
+    def first_tasks(self, n: int) -> Store:
         tasks = self.tasks if self.sampler is None else self.sampler(self.rng, n)
-        return self.convert(tasks, self.device)
+        return self.convert(tasks, self.device), torch.arange(n, device=self.device)
 
-    def refresh(self, tasks: TensorTasks, mask: torch.Tensor) -> TensorTasks:
+    def refresh(self, store: TensorTasks, row: torch.Tensor, mask: torch.Tensor) -> Store:
         k = int(mask.sum())  # a host sync: the NumPy env asks its sampler for exactly k
         if self.sampler is None or k == 0:
-            return tasks
+            return store, row
         new = self.convert(self.sampler(self.rng, k), self.device)
-        out = dict(tasks)
-        for name, value in tasks.items():
+        out = dict(store)
+        for name, value in store.items():
             if is_batched(value, mask.shape[0]):
                 out[name] = value.clone()
                 out[name][mask] = new[name]
-        return out
+        return out, row
 
 
-class TaskStock:
-    """Tasks sampled on the host ahead of use and kept on the device, handed out in order.
+class TaskStock(EnvRandom):
+    """Draws with a torch generator on the device; tasks sampled on the host ahead of use
+    and kept on the device, handed out in order (the training path).
 
-    ``refresh`` gives the rows where a trial ended the next tasks of the stock with tensor
-    operations only (a device-side counter, no host sync); ``reserve`` (once per rollout)
-    reads the counter back, drops what was handed out and tops the stock up.
+    The store is ``[the n sub-envs' tasks | tasks not handed out yet]``. ``refresh`` points
+    the rows where a trial ended at the next unused tasks with tensor operations only (a
+    device-side counter, no host sync); ``reserve`` (once per rollout) reads the counter
+    back, keeps the tasks in use and those not handed out, and tops the store up.
 
     Args:
+        generator: the torch generator of the per-step draws (on ``device``).
         sampler: ``sampler(rng, n) -> tasks`` (a task dataclass of NumPy arrays).
         rng: the generator the sampler draws from.
         convert: the twin's ``convert``.
-        device: where the stock lives.
+        device: where the store lives.
     """
 
-    def __init__(self, sampler: TaskSampler, rng: np.random.Generator, convert: Convert, device):
-        self.sampler, self.rng, self.convert = sampler, rng, convert
+    def __init__(
+        self,
+        generator: torch.Generator,
+        sampler: TaskSampler,
+        rng: np.random.Generator,
+        convert: Convert,
+        device,
+    ):
+        self.generator, self.sampler, self.rng, self.convert = generator, sampler, rng, convert
         self.device = torch.device(device)
-        self.tasks: TensorTasks = {}
         self.size = 0
-        self.used = torch.zeros((), dtype=torch.int64, device=self.device)
-
-    def reserve(self, need: int) -> None:
-        """Makes at least ``need`` tasks available; reads the counter back (one sync)."""
-        used = int(self.used)
-        if used > self.size:
-            raise RuntimeError(
-                f"the task stock handed out {used} tasks but held {self.size}; reserve enough "
-                "for the rollout's trial ends before it starts"
-            )
-        short = need - (self.size - used)
-        kept = {k: v[used:] if is_batched(v, self.size) else v for k, v in self.tasks.items()}
-        if short > 0:
-            new = self.convert(self.sampler(self.rng, short), self.device)
-            kept = new if not kept else concat_rows(kept, new, self.size - used)
-            self.size = self.size - used + short
-        else:
-            self.size -= used
-        self.tasks = kept
-        self.used = torch.zeros((), dtype=torch.int64, device=self.device)
-
-    def take(self, n: int) -> TensorTasks:
-        """Returns the next ``n`` tasks (at a reset)."""
-        self.reserve(n)
-        self.used = torch.full((), n, dtype=torch.int64, device=self.device)
-        return {k: v[:n] if is_batched(v, self.size) else v for k, v in self.tasks.items()}
-
-    def refresh(self, tasks: TensorTasks, mask: torch.Tensor) -> TensorTasks:
-        """Returns ``tasks`` with the next stock task in each row where ``mask`` holds."""
-        order = torch.cumsum(mask, 0) - 1 + self.used
-        order = order.clamp(max=self.size - 1)  # rows off the mask read any row; unused
-        picked = {k: v[order] for k, v in self.tasks.items() if is_batched(v, self.size)}
-        self.used = self.used + mask.sum()
-        return where_rows(mask, picked, tasks)
-
-
-def concat_rows(old: TensorTasks, new: TensorTasks, n_old: int) -> TensorTasks:
-    """Returns ``old`` (``n_old`` rows) followed by ``new``; shared fields from ``new``."""
-    return {k: torch.cat([old[k], v]) if is_batched(old[k], n_old) else v for k, v in new.items()}
-
-
-class DeviceRandom(EnvRandom):
-    """Draws with a torch generator on the device; tasks from a ``TaskStock`` (training)."""
-
-    def __init__(self, generator: torch.Generator, stock: TaskStock):
-        self.generator, self.stock = generator, stock
-        self.device = stock.device
+        self.next = torch.zeros((), dtype=torch.int64, device=self.device)
 
     def uniform(self, n: int) -> torch.Tensor:
         return torch.rand(n, generator=self.generator, device=self.device, dtype=torch.float64)
@@ -216,14 +192,39 @@ class DeviceRandom(EnvRandom):
     def normal(self, n: int) -> torch.Tensor:
         return torch.randn(n, generator=self.generator, device=self.device, dtype=torch.float64)
 
-    def first_tasks(self, n: int) -> TensorTasks:
-        return self.stock.take(n)
+    def first_tasks(self, n: int) -> Store:
+        self.size = n
+        self.next = torch.full((), n, dtype=torch.int64, device=self.device)
+        return self.draw(n), torch.arange(n, device=self.device)
 
-    def refresh(self, tasks: TensorTasks, mask: torch.Tensor) -> TensorTasks:
-        return self.stock.refresh(tasks, mask)
+    def draw(self, n: int) -> TensorTasks:
+        """Returns ``n`` new tasks from the sampler, on the device."""
+        return self.convert(self.sampler(self.rng, n), self.device)
 
-    def reserve(self, trial_ends: int) -> None:
-        self.stock.reserve(trial_ends)
+    def refresh(self, store: TensorTasks, row: torch.Tensor, mask: torch.Tensor) -> Store:
+        order = torch.cumsum(mask, 0) - 1 + self.next
+        # past the end only after too small a reserve, which the next reserve reports;
+        # clamped, so that the index stays valid until then
+        row = torch.where(mask, order.clamp(max=self.size - 1), row)
+        self.next = self.next + mask.sum()
+        return store, row
+
+    def reserve(self, store: TensorTasks, row: torch.Tensor, trial_ends: int) -> Store:
+        handed = int(self.next)  # the one host sync
+        if handed > self.size:
+            raise RuntimeError(
+                f"the task stock handed out {handed} tasks but held {self.size}; reserve "
+                "enough for the rollout's trial ends before it starts"
+            )
+        n, left = row.shape[0], self.size - handed
+        parts = [take_rows(store, row, self.size), take_rows(store, slice(handed, None), self.size)]
+        sizes = [n, left]
+        if trial_ends > left:
+            parts.append(self.draw(trial_ends - left))
+            sizes.append(trial_ends - left)
+        self.size = sum(sizes)
+        self.next = torch.full((), n, dtype=torch.int64, device=self.device)
+        return concat_rows(parts, sizes), torch.arange(n, device=self.device)
 
 
 # --- the twin ---
@@ -238,6 +239,10 @@ class TorchTaskEnv(ABC):
     sub-env, meaningful where an episode ended) and, when ``keep_final_obs``, ``final_obs``
     (the observation before the autoreset, meaningful where an episode ended).
 
+    Sub-env ``i``'s task is row ``row[i]`` of ``store``: ``task(name)`` gathers a field for
+    every sub-env, and a step that needs one entry of a large field indexes ``store`` with
+    ``row`` directly.
+
     Args:
         num_envs: sub-envs.
         device: where the state lives.
@@ -250,7 +255,8 @@ class TorchTaskEnv(ABC):
         self.num_envs, self.device = num_envs, torch.device(device)
         self.episodes_per_trial = episodes_per_trial
         self.episode_count = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
-        self.tasks: TensorTasks = {}
+        self.store: TensorTasks = {}
+        self.row = torch.arange(num_envs, device=self.device)
         self.random: EnvRandom | None = None
 
     @classmethod
@@ -262,6 +268,15 @@ class TorchTaskEnv(ABC):
     def convert(tasks: Any, device: torch.device) -> TensorTasks:
         """Returns a NumPy task batch as ``TensorTasks`` on ``device``."""
         return tensor_fields(tasks, device)
+
+    def task(self, name: str) -> Any:
+        """Returns field ``name`` of every sub-env's task (a shared field as it is)."""
+        value = self.store[name]
+        return value[self.row] if isinstance(value, torch.Tensor) else value
+
+    def tasks(self) -> TensorTasks:
+        """Returns every sub-env's task, row ``i`` for sub-env ``i``."""
+        return {name: self.task(name) for name in self.store}
 
     # --- hooks for subclasses ---
     @abstractmethod
@@ -284,7 +299,7 @@ class TorchTaskEnv(ABC):
     def reset(self, random: EnvRandom) -> torch.Tensor:
         """Starts fresh trials on tasks from ``random``, which also feeds every later step."""
         self.random = random
-        self.tasks = random.first_tasks(self.num_envs)
+        self.store, self.row = random.first_tasks(self.num_envs)
         self.episode_count = torch.zeros_like(self.episode_count)
         self._reset_episodes(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
         return self._observe()
@@ -294,7 +309,7 @@ class TorchTaskEnv(ABC):
         if self.random is None:
             raise RuntimeError("call reset(random) before stepping the env")
         per_env = math.ceil(steps / max(self.min_trial_steps(), 1))
-        self.random.reserve(self.num_envs * per_env)
+        self.store, self.row = self.random.reserve(self.store, self.row, self.num_envs * per_env)
 
     def step(self, actions: torch.Tensor):
         """Steps every sub-env; returns obs, reward, terminated, truncated, info."""
@@ -309,7 +324,7 @@ class TorchTaskEnv(ABC):
         if self.keep_final_obs:
             info["final_obs"] = self._observe()
         if self.random.resamples:
-            self.tasks = self.random.refresh(self.tasks, trial_end)
+            self.store, self.row = self.random.refresh(self.store, self.row, trial_end)
             self.episode_count = torch.where(trial_end, 0, self.episode_count)
         self._reset_episodes(done)
         return self._observe(), reward, terminated, truncated, info

@@ -11,9 +11,9 @@ rows where an episode ended (elsewhere the NumPy env leaves them undefined). Bot
 compared: fixed tasks (evaluation) and self-sampling (a new train task at each trial end,
 drawn as the PPO trainer draws them); at the end, the twin's tasks equal the NumPy env's.
 
-The training path's own randomness (``DeviceRandom``: a torch generator and a task stock)
-cannot equal a NumPy stream; its tests check that the stock hands out the sampler's tasks
-in order and that a seeded twin repeats itself.
+The training path's own randomness (``TaskStock``: a torch generator and tasks sampled
+ahead of use) cannot equal a NumPy stream; its tests check that the stock hands out the
+sampler's tasks in order and that a seeded twin repeats itself.
 """
 
 from __future__ import annotations
@@ -23,13 +23,7 @@ import numpy as np
 import pytest
 import torch
 
-from mesa_bench.protocol.torch_envs import (
-    DeviceRandom,
-    NumpyStream,
-    TaskStock,
-    TorchTaskEnv,
-    twin_class,
-)
+from mesa_bench.protocol.torch_envs import NumpyStream, TaskStock, TorchTaskEnv, twin_class
 from mesa_bench.registry import FAMILIES
 
 # small trials so that many end inside a short test; diversity 1 so that maze goals lie
@@ -85,13 +79,13 @@ def assert_equal(tensor: torch.Tensor, array: np.ndarray, what: str) -> None:
 
 
 def assert_tasks_equal(twin: TorchTaskEnv, tasks) -> None:
-    expected = twin.convert(tasks, CPU)
-    assert expected.keys() == twin.tasks.keys()
+    expected, actual = twin.convert(tasks, CPU), twin.tasks()
+    assert expected.keys() == actual.keys()
     for key, value in expected.items():
         if isinstance(value, torch.Tensor):
-            assert torch.equal(twin.tasks[key], value), f"tasks.{key} differ"
+            assert torch.equal(actual[key], value), f"tasks.{key} differ"
         else:
-            assert twin.tasks[key] == value
+            assert actual[key] == value
 
 
 @pytest.mark.parametrize("self_sampling", [False, True], ids=["fixed-tasks", "self-sampling"])
@@ -131,9 +125,11 @@ def test_twin_on_the_training_path_repeats_itself_and_draws_new_tasks(name):
 
     def run() -> tuple[list[torch.Tensor], dict, dict]:
         twin = twin_class(env).like(env, CPU)
-        stock = TaskStock(train_sampler(fam), np.random.default_rng(5), twin.convert, CPU)
-        twin.reset(DeviceRandom(torch.Generator().manual_seed(5), stock))
-        first = twin.tasks
+        draws = torch.Generator().manual_seed(5)
+        twin.reset(
+            TaskStock(draws, train_sampler(fam), np.random.default_rng(5), twin.convert, CPU)
+        )
+        first = twin.tasks()
         gen = torch.Generator().manual_seed(9)
         twin.reserve(STEPS)
         out = []
@@ -141,7 +137,7 @@ def test_twin_on_the_training_path_repeats_itself_and_draws_new_tasks(name):
             action = torch.randint(env.single_action_space.n, (N,), generator=gen)
             obs, reward, _, _, info = twin.step(action)
             out += [obs, reward, info["trial_end"]]
-        return out, first, twin.tasks
+        return out, first, twin.tasks()
 
     (a, first, last), (b, _, _) = run(), run()
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
@@ -152,37 +148,45 @@ def test_twin_on_the_training_path_repeats_itself_and_draws_new_tasks(name):
     assert changed.float().mean() > 0.5  # new tasks (a few may repeat: a fixed maze corner)
 
 
-def test_stock_hands_out_the_samplers_tasks_in_order():
+def bandit_stock() -> tuple[TaskStock, np.ndarray]:
+    """Returns a stock of bandit tasks and the arm means its sampler draws: 4, then 5."""
     fam = family("bandit")
     sampler = train_sampler(fam)
     convert = twin_class(fam.make_env(fam.sample_tasks(0, 1, "train"), "train")).convert
-    stock = TaskStock(sampler, np.random.default_rng(1), convert, CPU)
-    first = stock.take(4)
-    stock.reserve(5)
-    expected_rng = np.random.default_rng(1)
-    expected = np.concatenate(
-        [sampler(expected_rng, 4).means, sampler(expected_rng, 5).means]  # two top-ups
-    )
-    assert torch.equal(first["means"], torch.from_numpy(expected[:4]))
+    stock = TaskStock(torch.Generator(), sampler, np.random.default_rng(1), convert, CPU)
+    rng = np.random.default_rng(1)
+    return stock, np.concatenate([sampler(rng, 4).means, sampler(rng, 5).means])
+
+
+def means(store: dict, row: torch.Tensor) -> torch.Tensor:
+    return store["means"][row]
+
+
+def test_stock_hands_out_the_samplers_tasks_in_order():
+    stock, expected = bandit_stock()
+    store, row = stock.first_tasks(4)
+    assert torch.equal(means(store, row), torch.from_numpy(expected[:4]))
+    store, row = stock.reserve(store, row, 5)  # tops up 5
     mask = torch.tensor([False, True, False, True])
-    tasks = stock.refresh(first, mask)
-    assert torch.equal(tasks["means"][~mask], first["means"][~mask])
-    assert torch.equal(tasks["means"][mask], torch.from_numpy(expected[4:6]))
-    tasks = stock.refresh(tasks, torch.tensor([True, False, False, False]))
-    assert torch.equal(tasks["means"][0], torch.from_numpy(expected[6]))
-    stock.reserve(1)  # drops the 3 handed out since the top-up; 2 are left, enough
-    assert stock.size == 2
-    assert torch.equal(stock.take(2)["means"], torch.from_numpy(expected[7:9]))
+    first = means(store, row)
+    store, row = stock.refresh(store, row, mask)
+    assert torch.equal(means(store, row)[~mask], first[~mask])
+    assert torch.equal(means(store, row)[mask], torch.from_numpy(expected[4:6]))
+    store, row = stock.refresh(store, row, torch.tensor([True, False, False, False]))
+    assert torch.equal(means(store, row)[0], torch.from_numpy(expected[6]))
+    current = means(store, row)
+    store, row = stock.reserve(store, row, 2)  # 2 left over: no top-up, the store compacted
+    assert stock.size == 6 and torch.equal(means(store, row), current)
+    store, row = stock.refresh(store, row, torch.tensor([True, True, False, False]))
+    assert torch.equal(means(store, row)[:2], torch.from_numpy(expected[7:9]))
 
 
 def test_stock_refuses_to_go_on_after_handing_out_more_than_it_held():
-    fam = family("bandit")
-    convert = twin_class(fam.make_env(fam.sample_tasks(0, 1, "train"), "train")).convert
-    stock = TaskStock(train_sampler(fam), np.random.default_rng(1), convert, CPU)
-    tasks = stock.take(2)
-    stock.refresh(tasks, torch.tensor([True, True]))
+    stock, _ = bandit_stock()
+    store, row = stock.first_tasks(2)
+    store, row = stock.refresh(store, row, torch.tensor([True, True]))
     with pytest.raises(RuntimeError, match="handed out 4 tasks but held 2"):
-        stock.reserve(2)
+        stock.reserve(store, row, 2)
 
 
 def test_an_env_with_no_twin_says_which_backend_to_use():
