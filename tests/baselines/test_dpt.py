@@ -217,13 +217,18 @@ def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
 
 @pytest.fixture(scope="module")
 def two_arms(tmp_path_factory):
-    """A DPT pretrained on 2-armed bandits of 50 pulls with uniform means (about 15 s):
-    its record (128 test trials, match statistics on 32) and its trained method."""
+    """A DPT pretrained on 19,200 2-armed bandits of 50 pulls with uniform means (about 15 s
+    of CPU): its record (128 test trials, match statistics on 32) and its trained method.
+
+    Seeds 0-2 of this set-up pull the better arm of the 0.1 / 0.9 bandits 0.94-0.97 of the
+    time late in the trial, score 0.89-0.93 and are all matched to Thompson (KL 0.05-0.06);
+    at half the budget the first number was 0.90-0.93, too close to the test's bar.
+    """
     threads = torch.get_num_threads()
     fam = Bandit(BanditConfig(arms=2, horizon=50))
     cfg = tiny(width=32, batch=32, lr=3e-3, save_every=0)
     record, trained = train(
-        tmp_path_factory.mktemp("two-arms"), cfg, 9600, fam=fam, n_eval=128, match_trials=32
+        tmp_path_factory.mktemp("two-arms"), cfg, 19_200, fam=fam, n_eval=128, match_trials=32
     )
     torch.set_num_threads(threads)
     return fam, record, trained
@@ -250,9 +255,9 @@ def test_settles_on_the_clearly_better_arm(two_arms):
 
 def test_scores_well_above_random_and_is_matched_to_thompson(two_arms):
     # Thompson sampling scores 1, random 0; DPT samples its posterior over the best arm,
-    # which is posterior sampling: seed 0 scores 0.8 and is matched to Thompson
+    # which is posterior sampling (seed 0: 0.93, KL to Thompson 0.06, to greedy 0.27)
     _, record, _ = two_arms
-    assert record.curve[-1].score > 0.5
+    assert record.curve[-1].score > 0.7
     final = record.matches["test"].points[-1]
     assert final.matched == "thompson"
     assert final.distance["thompson"] < min(d for r, d in final.distance.items() if r != "thompson")
