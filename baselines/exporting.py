@@ -68,12 +68,41 @@ class PolicyStep(nn.Module):
 
 
 def policy(family: RLFamily, trained: Trained) -> Exportable:
-    """Returns a PPO baseline's policy network as an rl program."""
-    net = live_model(trained).net.cpu()
+    """Returns a PPO baseline's policy network as an rl program; a grid observation's rows
+    and columns may vary (the larger mazes of a shift), as the live encoders allow."""
+    net = live_model(trained).net.cpu()  # a frozen copy: its encoder may be swapped
     state = net.initial_state(EXAMPLE_BATCH, torch.device("cpu"))
     if state.any():
         raise ValueError("the policy's initial state is not zeros, as the rl protocol has it")
-    return Exportable(PolicyStep(net), *_rl_example(family, state))
+    inputs, dims = _rl_example(family, state)
+    if net.encoder.grid:
+        net.encoder = PooledEncoder(net.encoder)
+        dims = ({0: "batch", 2: "rows", 3: "cols"},) + dims[1:]
+    return Exportable(PolicyStep(net), inputs, dims)
+
+
+class PooledEncoder(nn.Module):
+    """An ``ObsEncoder`` of grids that always max-pools to the train grid's size (an
+    identity on a grid of that size). The encoder itself pools only where the size differs,
+    and torch.export fixes the grid's size at that branch.
+
+    Args:
+        encoder: the trained grid encoder.
+    """
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        enc = self.encoder
+        if enc.kind == "egocentric":  # its window is the same size on any grid
+            return enc(obs)
+        x = obs.reshape(-1, *obs.shape[-3:]).float()
+        if enc.kind == "conv":
+            x = enc.conv(x)
+        x = nn.functional.adaptive_max_pool2d(x, enc.pool)
+        return enc.dense(x.flatten(1)).reshape(*obs.shape[:-3], enc.out_dim)
 
 
 def _rl_example(family: RLFamily, state: torch.Tensor) -> tuple[tuple, tuple]:

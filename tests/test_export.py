@@ -14,14 +14,16 @@ import torch
 from baselines import exporting
 from mesa_bench.cli import main
 from mesa_bench.protocol.core import TrialObs
-from mesa_bench.protocol.entry import MethodEntry, TrainContext
+from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 from mesa_bench.protocol.optimization import OptState
 from mesa_bench.protocol.programs import (
     MANIFEST_FILE,
     Manifest,
+    Program,
     ProgramError,
     TensorSpec,
     check_protocol,
+    export_program,
     load_program,
     sha256_file,
 )
@@ -112,15 +114,27 @@ def test_the_program_gives_what_the_live_model_gives(name, task, run_config, cap
     assert beside.inputs[0].shape[0] == "batch"
 
     family, method = live_method(cfg, run)
-    {"rl": same_actions, "sequence": same_predictions, "optimization": same_updates}[
-        family.spec.kind
-    ](family, method, program)
+    if family.spec.kind == "rl":
+        for split in rl_splits(family, program):
+            same_actions(family, method, program, split)
+    elif family.spec.kind == "sequence":
+        same_predictions(family, method, program)
+    else:
+        same_updates(family, method, program)
 
 
-def same_actions(family, agent, program) -> None:
+def rl_splits(family, program) -> list[str]:
+    """Returns ``test``, and the family's last shift (maze: the largest grid) where the
+    program's grid varies."""
+    if "rows" not in program.manifest.inputs[0].shape:
+        return ["test"]
+    return ["test", family.spec.splits[-1]]  # maze: bigger-maze-15
+
+
+def same_actions(family, agent, program, split: str) -> None:
     """Several steps of 3 trials, carrying the state; trial 1 starts again at step 3."""
     n = 3
-    env = family.make_env(family.sample_tasks(7, n, "test"), "test")
+    env = family.make_env(family.sample_tasks(7, n, split), split)
     obs, _ = env.reset(seed=7)
     x = initial_trial_obs(obs)
     agent.reset(n)
@@ -131,8 +145,9 @@ def same_actions(family, agent, program) -> None:
         want = agent.action_probs(x)
         tensors = (x.obs, x.prev_action, x.prev_reward, x.done, x.trial_start)
         logits, state = program(*(torch.as_tensor(v) for v in tensors), state)
-        got = torch.softmax(logits.double(), dim=-1).numpy()
-        np.testing.assert_allclose(got, want, atol=1e-6)
+        # log-probabilities: a near-uniform tiny policy's probabilities hide logit errors
+        got = torch.log_softmax(logits.double(), dim=-1).numpy()
+        np.testing.assert_allclose(got, np.log(want), atol=1e-5)
         action = want.argmax(-1)
         obs, reward, term, trunc, _ = env.step(action)
         x = TrialObs(
@@ -172,6 +187,33 @@ def same_updates(family, method, program) -> None:
         got, state = program(params, grad, state)
         torch.testing.assert_close(got.double(), want.double(), atol=1e-6, rtol=1e-5)
         params = params + want.to(params)
+
+
+@pytest.mark.parametrize("encoder", ["egocentric", "conv"])
+def test_a_policy_program_reads_larger_grids_as_the_live_encoder_does(encoder):
+    from baselines import ppo
+
+    family = FAMILIES.get("maze")()
+    cfg = METHODS.get("rl2").config_class(name="rl2", hidden=8, conv_channels=2, encoder=encoder)
+    entry = METHODS.get("rl2")("rl2", cfg)
+    net = entry.make_net(ppo.family_shape(family))
+    with torch.no_grad():  # weights that make the logits far from 0 (the policy head's are not)
+        for p in net.parameters():
+            p.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(p.numel()))
+    trained = Trained(ppo.agent_factory("rl2", net, torch.device("cpu")), spent=0)
+    item = entry.exportable(family, trained)
+    exported, manifest = export_program(item, "rl")
+    assert manifest.inputs[0].shape == ("batch", 3, "rows", "cols")
+    program = Program(manifest, exported)
+    env = family.make_env(family.sample_tasks(7, 2, "bigger-maze-15"), "bigger-maze-15")
+    x = initial_trial_obs(env.reset(seed=7)[0])
+    tensors = [torch.as_tensor(v) for v in (x.obs, x.prev_action, x.prev_reward, x.done)]
+    logits, _ = program(*tensors, torch.as_tensor(x.trial_start), program.initial_state(2))
+    agent = trained.make_method(np.random.default_rng(0))  # the live net, its own encoder
+    agent.reset(2)
+    got = torch.softmax(logits.double(), dim=-1).numpy()
+    np.testing.assert_allclose(got, agent.action_probs(x), atol=1e-6)
+    env.close()
 
 
 # --- refusals ---

@@ -11,12 +11,12 @@ its kind, with no Python of the method's own:
 - optimization: ``(params, grads, state) -> (update, state)``, one inner step; the state
   starts at zeros.
 
-Axes named ``batch`` (every kind), ``points`` (sequence) and ``params`` (optimization)
-vary from call to call; every other size is fixed. A program travels as a ``.pt2`` archive
-(``torch.export.save``) that carries its ``Manifest``; ``load_program`` refuses an archive
-that would unpickle anything, and checks the program against its manifest and its kind's
-protocol, naming what differs. torch is imported on first use (the leaderboard reads
-manifests without it).
+Axes named ``batch`` (every kind), ``points`` (sequence), ``params`` (optimization),
+``rows`` and ``cols`` (a grid observation) vary from call to call; every other size is
+fixed. A program travels as a ``.pt2`` archive (``torch.export.save``) that carries its
+``Manifest``; ``load_program`` refuses an archive that would unpickle anything, and checks
+the program against its manifest and its kind's protocol, naming what differs. torch is
+imported on first use (the leaderboard reads manifests without it).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 MANIFEST_FILE = "manifest.json"  # inside the archive, beside torch's own files
-DIMS = ("batch", "points", "params")
+DIMS = ("batch", "points", "params", "rows", "cols")
 
 # Per kind, each input and output as (name, shape pattern, dtype): a pattern item is a
 # named axis, "#" any fixed size, "*" any further axes; dtype None allows any float, "any"
