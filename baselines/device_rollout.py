@@ -3,8 +3,11 @@
 The train env is the family's torch twin (``mesa_bench.protocol.torch_envs``) on the run's
 device, actions are sampled with a torch generator on that device and the rollout buffer is
 tensors there, so a rollout step is device work only: no ``.cpu()``, ``.item()`` or NumPy
-inside the step loop. The host is visited once per iteration, before the loop (the task
-stock's top-up reads one counter back) and after it (the logged mean trial performance).
+inside the step loop. The host is visited between stretches of steps, where the task stock
+reads one counter back and tops itself up (once per iteration where trials last at least
+a rollout, every ``RESERVE_EVERY`` steps where a trial can end after any step: the stock
+holds the worst case of new tasks for the stretch, and a short stretch keeps that small),
+and after the loop (the logged mean trial performance).
 
 Seeding follows the NumPy path's segments: at every segment start the env's and the
 actions' torch generator is seeded from ``(seed, "ppo", "torch-env", segment)`` and the
@@ -21,6 +24,8 @@ from baselines.ppo import Inputs, PolicyNet, TrainTasks
 from mesa_bench import seeding
 from mesa_bench.api import TaskVectorEnv
 from mesa_bench.protocol.torch_envs import TaskStock, twin_class
+
+RESERVE_EVERY = 10  # steps between stock top-ups (at least), see the module docstring
 
 
 def sample_actions(gen: torch.Generator, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,23 +142,29 @@ class DeviceEnv:
         """Runs ``steps`` steps from inputs ``x`` and state ``h``; returns the buffer, the
         next inputs and state, and the value after the last step (``rng`` is unused: the
         actions come from the device generator)."""
-        self.twin.reserve(steps)  # the one host sync before the loop
         buf = DeviceRollout(steps, self.twin.num_envs, tuple(x.obs.shape[1:]), self.device)
+        stretch = max(self.twin.min_trial_steps(), RESERVE_EVERY)
+        for start in range(0, steps, stretch):
+            stop = min(start + stretch, steps)
+            self.twin.reserve(stop - start)  # a host sync between stretches, not in them
+            with torch.inference_mode():
+                x, h = self.run_steps(net, x, h, buf, range(start, stop))
         with torch.inference_mode():
-            x, h, last_value = self.run_steps(net, x, h, buf)
+            _, last_value, _ = net.step(x, h)
         return buf, x, h, last_value
 
-    def run_steps(self, net: PolicyNet, x: Inputs, h: torch.Tensor, buf: DeviceRollout):
-        """Fills ``buf`` step by step on the device (no host sync; the stock must hold the
-        steps' new tasks); returns the next inputs and state and the last value."""
-        for t in range(buf.obs.shape[0]):
+    def run_steps(
+        self, net: PolicyNet, x: Inputs, h: torch.Tensor, buf: DeviceRollout, steps: range
+    ) -> tuple[Inputs, torch.Tensor]:
+        """Fills ``buf`` at ``steps`` on the device, with no host sync (the stock must hold
+        these steps' new tasks); returns the next inputs and state."""
+        for t in steps:
             logits, value, h = net.step(x, h)
             action, logp = sample_actions(self.generator, logits)
             obs, reward, term, trunc, info = self.twin.step(action)
             buf.add(t, x, action, logp, value, reward, info)
             x = next_inputs(obs, action, reward, term | trunc, info["trial_end"])
-        _, last_value, _ = net.step(x, h)
-        return x, h, last_value
+        return x, h
 
     def close(self) -> None:
         self.env.close()

@@ -162,7 +162,7 @@ def test_the_torch_step_loop_reads_nothing_back_to_the_host(monkeypatch):
         monkeypatch.setattr(torch.Tensor, name, host_read)
     monkeypatch.setattr(torch.Tensor, "tolist", host_read)
     with torch.inference_mode():
-        runner.run_steps(net, x, h, buf)
+        runner.run_steps(net, x, h, buf, range(cfg.rollout_steps))
     monkeypatch.undo()
     assert buf.finished.item() > 0  # maze trials ended inside the loop: new tasks were drawn
 
@@ -170,8 +170,8 @@ def test_the_torch_step_loop_reads_nothing_back_to_the_host(monkeypatch):
 @needs_cuda
 def test_the_torch_backend_trains_on_cuda_with_no_host_sync_in_the_step_loop(run_config, tmp_path):
     device = torch.device("cuda")
-    for family in ("bandit", "maze"):
-        cfg = tiny(env_backend="torch")
+    for family in RL_FAMILIES:
+        cfg = tiny(env_backend="torch", rollout_steps=100)  # trials end: new tasks are drawn
         runner = ppo.make_runner(cfg, FAMILIES.get(family)(), 0, device)
         net = RL2("rl2", cfg).make_net(ppo.env_shape(runner.env)).to(device)
         x, h = runner.reset(0), net.initial_state(cfg.num_envs, device)
@@ -181,10 +181,10 @@ def test_the_torch_backend_trains_on_cuda_with_no_host_sync_in_the_step_loop(run
         torch.cuda.set_sync_debug_mode("error")
         try:
             with torch.inference_mode():
-                runner.run_steps(net, x, h, buf)
+                runner.run_steps(net, x, h, buf, range(cfg.rollout_steps))
         finally:
             torch.cuda.set_sync_debug_mode("default")
-        assert buf.obs.device.type == "cuda"
+        assert buf.obs.device.type == "cuda" and int(buf.finished) > 0
     result = run_job(run_config, tmp_path, "cuda", device="cuda")
     record = read_results(result.results_path)  # validates against the schema
     assert record.provenance.runtime == {"env_backend": "torch"}
