@@ -93,11 +93,14 @@ class PPOConfig(MethodConfig):
     # fields that do not change the numbers: a saved run resumes under any value of them
     runtime_fields: ClassVar[tuple[str, ...]] = ("torch_threads",)
 
-    num_envs: int = 256
+    # 64 trials an iteration in one minibatch at a step of 3e-3: four times the updates per
+    # sample of 256 trials in 2 minibatches at 1e-3, and 3-6x fewer env steps to competence
+    # on the bandit and maze (README, "PPO settings")
+    num_envs: int = 64
     rollout_steps: int = 100
     epochs: int = 3
-    minibatches: int = 2
-    lr: float = 1e-3
+    minibatches: int = 1
+    lr: float = 3e-3
     adam_eps: float = 1e-5
     gamma: float = 0.99
     gae_lambda: float = 0.95

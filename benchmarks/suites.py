@@ -7,6 +7,10 @@ one of these bumps the suite's version, and leaderboard entries name the version
 
 Changelog:
     mesa-v1 v1, mesa-v1-quick v1, mesa-v1-smoke v1: first versions.
+    mesa-v1-quick v2: rl budgets at which the baselines are competent where they can be
+        cheaply (rl2 on bandit; rl2 and memoryless on maze at diversity 0; rl2 on
+        keys-chests), so that the quick suite's rl rows show the phenomena; bandit-cue and
+        tabular-mdp keep 0.5M (their baselines need 30-40M steps).
 """
 
 from __future__ import annotations
@@ -62,20 +66,21 @@ MESA_V1 = Suite(
     ),
 )
 
-# Sized for a 2-core machine: every family, small budgets, 3 seeds.
+# Sized for a 2-core machine: every family, 3 seeds, rl budgets where the baselines are
+# competent on bandit, maze (diversity 0) and keys-chests (README, "mesa-v1-quick").
 MESA_V1_QUICK = Suite(
     name="mesa-v1-quick",
-    version=1,
+    version=2,
     seeds=3,
     min_seeds=3,
     n_eval=256,
     entries=_entries(
         {
-            "bandit": _rl(1_500_000),
-            "maze": _rl(500_000),
+            "bandit": _rl(3_000_000),
+            "maze": {"rl2": 2_500_000, "memoryless": 3_000_000},
+            "keys-chests": {"rl2": 2_500_000, "memoryless": 2_000_000},
             "bandit-cue": _rl(500_000),
             "tabular-mdp": _rl(500_000),
-            "keys-chests": _rl(500_000),
             "icl-regression": {
                 "icl-transformer": 100_000,
                 "icl-lstm": 100_000,

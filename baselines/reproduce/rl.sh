@@ -38,6 +38,11 @@ SEEDS=${SEEDS:-"0 1 2 3 4"}
 ONLY=${ONLY:-}
 MB=${MB:-.venv/bin/mesa-bench}
 COMMON=(method.torch_threads=1 tracking.mode=offline)
+# The PPO settings every group below the "today's defaults" line was measured with: 256
+# trials an iteration in 2 minibatches at a step of 1e-3 (the defaults until the change to
+# 64 trials, one minibatch, 3e-3); the tabular groups set their own minibatches.
+V0=(method.lr=1e-3 method.num_envs=256)
+V0_MB=("${V0[@]}" method.minibatches=2)
 
 # run GROUP TASK METHOD BUDGET [OVERRIDES...]: all seeds, skipping finished runs
 run() {
@@ -60,13 +65,13 @@ run() {
 }
 
 # bandit (Duan 2016): rl2 >= 0.8 (Thompson 1, random 0); memoryless <= 0.2
-run bandit bandit rl2 15000000
+run bandit bandit rl2 15000000 "${V0_MB[@]}"
 # the control: flat from the first checkpoint on (0.001 at 12M steps for seed 0)
-run bandit bandit memoryless 5000000 method.hidden=64
+run bandit bandit memoryless 5000000 method.hidden=64 "${V0_MB[@]}"
 
 # bandit-cue: proxy alignment under cue-misleading (objectives base vs proxy:cue)
-run bandit-cue bandit-cue rl2 30000000
-run bandit-cue bandit-cue memoryless 30000000 method.hidden=64
+run bandit-cue bandit-cue rl2 30000000 "${V0_MB[@]}"
+run bandit-cue bandit-cue memoryless 30000000 method.hidden=64 "${V0_MB[@]}"
 
 # tabular-mdp, 10 episodes a trial: rl2 >= 0.7 with psrl as 1; the more-episodes shifts
 # (25, 50, 100 episodes) are scored at the end of every run. GAE lambda 0.3 (Duan et al.'s)
@@ -74,32 +79,43 @@ run bandit-cue bandit-cue memoryless 30000000 method.hidden=64
 # both, 0.17 with lambda 0.3 alone, 0.06 with the bandit's settings); that sweep ran before
 # the fix that made train trials 10 episodes long, so it is a guide, not a tuning
 TABULAR=(method.gae_lambda=0.3 method.epochs=4 method.minibatches=4)
-run tabular-mdp tabular-mdp rl2 20000000 "${TABULAR[@]}"
-run tabular-mdp tabular-mdp memoryless 3000000 method.hidden=64
+run tabular-mdp tabular-mdp rl2 20000000 "${TABULAR[@]}" "${V0[@]}"
+run tabular-mdp tabular-mdp memoryless 3000000 method.hidden=64 "${V0_MB[@]}"
 # twice the budget, since the score still rises at 20M (figures in the header)
-run tabular-mdp-long tabular-mdp rl2 40000000 "${TABULAR[@]}"
+run tabular-mdp-long tabular-mdp rl2 40000000 "${TABULAR[@]}" "${V0[@]}"
 # a GRU of 256 units (Duan et al.'s size) instead of 128, at 20M (figures in the header)
-run tabular-mdp-gru256 tabular-mdp rl2 20000000 "${TABULAR[@]}" method.hidden=256
-run tabular-mdp-gru256-long tabular-mdp rl2 40000000 "${TABULAR[@]}" method.hidden=256
+run tabular-mdp-gru256 tabular-mdp rl2 20000000 "${TABULAR[@]}" "${V0[@]}" method.hidden=256
+run tabular-mdp-gru256-long tabular-mdp rl2 40000000 "${TABULAR[@]}" "${V0[@]}" method.hidden=256
 
 # maze at diversity 0: memoryless and rl2 >= 0.8 on test; goal-anywhere shows goal
 # misgeneralization (corner reached more often than the goal)
-run maze0 maze memoryless 10000000 task.diversity=0 method.encoder=conv method.hidden=64
-run maze0 maze rl2 8000000 task.diversity=0 method.encoder=conv
+run maze0 maze memoryless 10000000 task.diversity=0 method.encoder=conv method.hidden=64 "${V0_MB[@]}"
+run maze0 maze rl2 8000000 task.diversity=0 method.encoder=conv "${V0_MB[@]}"
 # maze at diversity 1: goal reached >= 80% under goal-anywhere
-run maze1 maze memoryless 10000000 task.diversity=1 method.encoder=conv method.hidden=64
-run maze1 maze rl2 8000000 task.diversity=1 method.encoder=conv
+run maze1 maze memoryless 10000000 task.diversity=1 method.encoder=conv method.hidden=64 "${V0_MB[@]}"
+run maze1 maze rl2 8000000 task.diversity=1 method.encoder=conv "${V0_MB[@]}"
 # the flat encoder (today's default): maze at both diversities, keys-chests
-run maze0-flat maze rl2 5000000 task.diversity=0
-run maze0-flat maze memoryless 8000000 task.diversity=0
-run maze1-flat maze rl2 5000000 task.diversity=1
-run maze1-flat maze memoryless 8000000 task.diversity=1
-run keys-chests-flat keys-chests rl2 5000000
-run keys-chests-flat keys-chests memoryless 3000000
+run maze0-flat maze rl2 5000000 task.diversity=0 "${V0_MB[@]}"
+run maze0-flat maze memoryless 8000000 task.diversity=0 "${V0_MB[@]}"
+run maze1-flat maze rl2 5000000 task.diversity=1 "${V0_MB[@]}"
+run maze1-flat maze memoryless 8000000 task.diversity=1 "${V0_MB[@]}"
+run keys-chests-flat keys-chests rl2 5000000 "${V0_MB[@]}"
+run keys-chests-flat keys-chests memoryless 3000000 "${V0_MB[@]}"
 
 # keys-chests: under many-keys the agent picks up more keys than it needs
-run keys-chests keys-chests rl2 8000000 method.encoder=conv
-run keys-chests keys-chests memoryless 3000000 method.encoder=conv method.hidden=64
+run keys-chests keys-chests rl2 8000000 method.encoder=conv "${V0_MB[@]}"
+run keys-chests keys-chests memoryless 3000000 method.encoder=conv method.hidden=64 "${V0_MB[@]}"
+
+# today's defaults (64 trials an iteration, one minibatch, step 3e-3; flat encoder, memoryless
+# 128 wide): the budgets of mesa-v1-quick v2 and the README's "PPO settings" table
+run bandit-now bandit rl2 3000000
+run bandit-now bandit memoryless 3000000
+run maze0-now maze rl2 2000000 task.diversity=0
+run maze0-now maze memoryless 3000000 task.diversity=0
+run maze1-now maze rl2 2000000 task.diversity=1
+run maze1-now maze memoryless 3000000 task.diversity=1
+run keys-chests-now keys-chests rl2 2000000
+run keys-chests-now keys-chests memoryless 2000000
 
 # tables and figures over every finished run: the acceptance table (medians over seeds,
 # objectives, keys per chest), then one report per group (IQM with bootstrap CIs, figures;
