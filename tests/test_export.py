@@ -163,14 +163,14 @@ def same_actions(family, agent, program, split: str) -> None:
 
 
 def same_predictions(family, predictor, program) -> None:
-    """Another batch size and two prompt lengths than the program was exported with."""
+    """Other batch sizes and prompt lengths than the program was exported with, down to 1."""
     batch = family.sample_batch(7, 5, "test")
-    for points in (batch.ys.shape[1], 3):
-        part = SequenceBatch(batch.xs[:, :points], batch.ys[:, :points])
+    for rows, points in ((5, batch.ys.shape[1]), (5, 3), (1, 2)):
+        part = SequenceBatch(batch.xs[:rows, :points], batch.ys[:rows, :points])
         predictor.reset(len(part))
         want = predictor.predict(part)
         (got,) = program(part.xs, part.ys)
-        assert got.shape == (5, points)
+        assert got.shape == (rows, points)
         torch.testing.assert_close(got, want.to(got), atol=1e-5, rtol=1e-4)
 
 
@@ -371,6 +371,9 @@ def test_a_program_other_than_the_expected_one_is_refused(exported):
 
 def test_the_program_checks_its_inputs(exported):
     program = load_program(exported.program)
+    one = torch.ones(1, 1, dtype=torch.float64)  # batch and params of 1 are sizes too
+    update, state = program(one, one, program.initial_state(1, 1))
+    assert update.shape == (1, 1) and state.shape == (1, 1, 80)
     params = torch.zeros(2, 10, dtype=torch.float64)
     with pytest.raises(Exception, match="shape"):  # torch names the axis
         program(params, params, torch.zeros(2, 10, 5))

@@ -105,12 +105,16 @@ class Exportable:
             that vary.
         max_sizes: the largest size of a named axis, where there is one (a transformer's
             learned positions cover so many points).
+        defer_guards: turn shape conditions torch cannot prove for every size into checks
+            at run time (``prefer_deferred_runtime_asserts_over_guards``) instead of
+            refusing; the exporter then still runs the program at other sizes.
     """
 
     module: Any
     inputs: tuple[Any, ...]
     dims: tuple[Mapping[int, str], ...]
     max_sizes: Mapping[str, int] = field(default_factory=dict)
+    defer_guards: bool = False
 
 
 @dataclass(frozen=True)
@@ -236,13 +240,11 @@ def export_program(item: Exportable, kind: Kind) -> tuple[ExportedProgram, Manif
             # an RNN re-assigns its flat weight list while traced; the program reads the
             # parameters themselves, so torch's warning about it says nothing to act on
             warnings.filterwarnings("ignore", "The tensor attributes .* were assigned during")
-            # guards torch cannot prove for every size (MAML's view of a prompt per
-            # position) become checks at run time; _check_same_outputs runs a second size
             program = torch.export.export(
                 item.module,
                 item.inputs,
                 dynamic_shapes=shapes,
-                prefer_deferred_runtime_asserts_over_guards=True,
+                prefer_deferred_runtime_asserts_over_guards=item.defer_guards,
             )
     except Exception as e:  # torch raises many types; the first line says which axis
         raise ProgramError(f"torch.export could not export the model: {_first_line(e)}") from e
@@ -261,11 +263,12 @@ def _declared(name: str, x: torch.Tensor, dims: Mapping[int, str]) -> TensorSpec
 
 def _check_same_outputs(item: Exportable, program: ExportedProgram) -> None:
     """Raises ProgramError unless the program gives the module's outputs on the example
-    inputs and on inputs one longer along every varying axis (a size the trace fixed, or a
-    guard it deferred to run time, shows there)."""
+    inputs, on inputs one longer along every varying axis and on inputs of size 1 along
+    them (a size the trace fixed, or a check it deferred to run time, shows there)."""
     import torch
 
-    for inputs in (item.inputs, _grown(item)):
+    ones = tuple(_narrowed(x, d) for x, d in zip(item.inputs, item.dims, strict=True))
+    for inputs in (item.inputs, _grown(item), ones):
         with torch.no_grad():
             want = _as_tuple(item.module(*inputs))
             try:
@@ -296,6 +299,12 @@ def _grown(item: Exportable) -> tuple:
                 x = torch.cat([x, x.narrow(axis, 0, 1)], dim=axis)
         out.append(x)
     return tuple(out)
+
+
+def _narrowed(x: torch.Tensor, dims: Mapping[int, str]) -> torch.Tensor:
+    for axis in dims:
+        x = x.narrow(axis, 0, 1)
+    return x
 
 
 def _first_line(e: Exception) -> str:
