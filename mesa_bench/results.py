@@ -121,24 +121,37 @@ class MatchPoint(_Model):
 class MatchRecord(_Model):
     """Match statistics of a run on one split: thresholds and one point per budget.
 
-    ``eps`` holds each reference's acceptance threshold, calibrated per family as half
-    the distance from that reference to its nearest other reference; ``points`` are in
-    increasing budget, the last one measured on the final method.
+    ``eps`` holds each reference's acceptance under ``rule`` (see
+    ``mesa_bench.metrics.match``): for ``distance-threshold``, half the distance from that
+    reference to its nearest other; for ``agreement-margin`` (rl, from schema 1.2), half
+    the margin of ``1 - action agreement`` by which it beats its nearest other when run as
+    itself. ``classes`` names the references that coincide on the split (``"a=b": [a,
+    b]``); a point's ``matched`` may be such a class. ``points`` are in increasing budget,
+    the last one measured on the final method.
     """
 
     kind: Literal["rl", "sequence", "optimization"]
     n_trials: int = Field(ge=1)
     eps: dict[str, float]
+    rule: Literal["distance-threshold", "agreement-margin"] = "distance-threshold"
+    classes: dict[str, list[str]] = Field(default_factory=dict)
     points: list[MatchPoint] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _references_known(self) -> MatchRecord:
+        for name, members in self.classes.items():
+            unknown = sorted(set(members) - set(self.eps))
+            if unknown:
+                raise ValueError(f"classes.{name} names references without eps: {unknown}")
         for i, point in enumerate(self.points):
             unknown = sorted(set(point.distance) - set(self.eps))
             if unknown:
                 raise ValueError(f"points[{i}].distance names references without eps: {unknown}")
-            if point.matched is not None and point.matched not in self.eps:
+            known = point.matched in self.eps or point.matched in self.classes
+            if point.matched is not None and not known:
                 raise ValueError(f"points[{i}].matched {point.matched!r} is not a reference")
+            if self.rule == "agreement-margin" and set(point.similarity) != set(point.distance):
+                raise ValueError(f"points[{i}].similarity must cover every reference")
         budgets = [p.budget for p in self.points]
         if budgets != sorted(budgets):
             raise ValueError("points must be in increasing budget")

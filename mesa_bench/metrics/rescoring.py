@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from mesa_bench.metrics.match import matched_algorithm
+from mesa_bench.metrics.match import decision_distances, matched_algorithm
 from mesa_bench.metrics.score import mean_normalized_score, split_normalized_score
 from mesa_bench.results import RunRecord
 
@@ -56,7 +56,15 @@ def match_points(run: RunRecord, split: str = "test") -> tuple[list[int], list[s
         return [], []
     return (
         [p.budget for p in rec.points],
-        [matched_algorithm(p.distance, rec.eps) for p in rec.points],
+        [
+            matched_algorithm(
+                decision_distances(rec.rule, p.distance, p.similarity),
+                rec.eps,
+                rec.rule,
+                rec.classes,
+            )
+            for p in rec.points
+        ],
     )
 
 

@@ -36,6 +36,8 @@ a point estimate with its 95% stratified bootstrap interval (``None`` where unde
           "reachability": {
             "competence": REACH,             # s >= tau at some checkpoint
             "match": {REFERENCE: REACH},     # the score-1 reference and every one matched
+                                             # (a class "a=b" of coinciding ones counts
+                                             # for each member)
           },
           "matched": {"per_seed": [str|None], "counts": {REFERENCE: int}, "measured": int},
           "objective_robustness": {SHIFT: OR_STATS},   # shifts separating base and a proxy
@@ -312,9 +314,15 @@ def _family_reachability(runs: list[RunRecord], tau: float, budget: int) -> dict
         return out
     matched_any = {m for _, ms in measured for m in ms if m is not None}
     for ref in sorted(matched_any | {runs[0].score_reference}):
-        ref_hits = [None if p is None else (p[0], [m == ref for m in p[1]]) for p in points]
+        # a reference is reached where its class is matched (maze's "bfs=bfs-corner")
+        ref_hits = [None if p is None else (p[0], [_within(ref, m) for m in p[1]]) for p in points]
         out["match"][ref] = _reach(ref_hits, budget, first)
     return out
+
+
+def _within(ref: str, matched: str | None) -> bool:
+    """Returns whether ``matched`` (a reference or a class ``a=b``) is or holds ``ref``."""
+    return matched is not None and ref in matched.split("=")
 
 
 def _reach(hits: list, budget: int, first: int) -> dict[str, Any]:
@@ -511,8 +519,9 @@ def _range(families: dict[str, dict], runs: list[RunRecord], tau: float) -> dict
     for r in runs:
         measured, m = final_match(r)
         if measured:
-            # matching the floor (score 0) reference is finding no algorithm
-            matched.append(None if m in (None, floor[r.family]) else f"{r.family}/{m}")
+            # matching the floor (score 0) reference, or its class, is finding no algorithm
+            no_algorithm = m is None or _within(floor[r.family], m)
+            matched.append(None if no_algorithm else f"{r.family}/{m}")
     competent = {
         fam: [s is not None and s >= tau for s in f["score"]["per_seed"]]
         for fam, f in families.items()

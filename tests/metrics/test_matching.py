@@ -14,6 +14,7 @@ from mesa_bench.api import Method
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.evaluation.matching.recorder import HistoryRecorder, take_obs
 from mesa_bench.evaluation.trials import reference_factory
+from mesa_bench.metrics.match import MARGIN
 from mesa_bench.protocol.rl import initial_trial_obs, live_mask
 from mesa_bench.reporting.report import build_report, report_tables
 
@@ -32,11 +33,11 @@ def bandit_records():
 def test_bandit_references_match_themselves(bandit_records, name):
     rec = bandit_records[name].matches["test"]
     point = rec.points[-1]
-    assert point.matched == name
+    assert point.matched == name and rec.rule == MARGIN
     assert min(point.distance, key=point.distance.get) == name
-    assert point.distance[name] < rec.eps[name]
-    # the others are rejected: each is further than its own threshold
-    assert all(point.distance[o] >= rec.eps[o] for o in rec.eps if o != name)
+    # accepted by a margin: every other reference agrees less, by at least eps
+    others = [point.similarity[o] for o in rec.eps if o != name]
+    assert point.similarity[name] - max(others) >= rec.eps[name]
     assert point.similarity[name] > 0.9
     assert rec.kind == "rl" and rec.n_trials == 24
 
@@ -49,28 +50,33 @@ def test_psrl_matches_itself():
     rec = ev.finish(reference_factory(family, "psrl")).matches["test"]
     point = rec.points[-1]
     assert point.matched == "psrl"
-    assert point.distance["psrl"] < 0.5 * rec.eps["psrl"]
-    assert all(point.distance[o] >= rec.eps[o] for o in rec.eps if o != "psrl")
+    others = [point.similarity[o] for o in rec.eps if o != "psrl"]
+    assert point.similarity["psrl"] - max(others) >= rec.eps["psrl"]
 
 
-def test_identical_references_leave_no_known_algorithm(make):
-    # at diversity 0 the goal is the corner: bfs and bfs-corner act alike on test, so
-    # their thresholds are 0 and neither is ever accepted; the report says so, no NaN
+def test_identical_references_are_one_class(make):
+    # at diversity 0 the goal is the corner: bfs and bfs-corner act alike on test; they
+    # used to get eps 0 and never be matched, now they are one class; the report has no NaN
     family = Maze()
     runs = []
     for seed, name in enumerate(["bfs", "bfs-corner"]):
         ev = Evaluator(family, seed=seed, budget=0, n_eval=8, splits=["test"], match_trials=8)
         runs.append(ev.finish(reference_factory(family, name)))
         rec = runs[-1].matches["test"]
-        assert rec.eps["bfs"] == rec.eps["bfs-corner"] == 0.0 and rec.eps["random"] > 0
+        assert rec.classes == {"bfs=bfs-corner": ["bfs", "bfs-corner"]}
+        assert rec.eps["bfs"] == rec.eps["bfs-corner"] > 0 and rec.eps["random"] > 0
         point = rec.points[-1]
         assert point.distance["bfs"] == point.distance["bfs-corner"] == 0.0
-        assert point.matched is None
+        assert point.matched == "bfs=bfs-corner"
     report = build_report([make.results(*runs, method="reference/bfs")], ["x.json"], 200)
     text = json.dumps(report)
     assert "NaN" not in text and "Infinity" not in text
     matched = report["methods"]["reference/bfs"]["families"]["maze-v1"]["matched"]
-    assert matched == {"per_seed": [None, None], "counts": {}, "measured": 2}
+    assert matched == {
+        "per_seed": ["bfs=bfs-corner"] * 2,
+        "counts": {"bfs=bfs-corner": 2},
+        "measured": 2,
+    }
     console = Console(file=io.StringIO(), width=200)
     for table in report_tables(report):
         console.print(table)

@@ -14,7 +14,13 @@ from mesa_bench.evaluation.matching.recorder import HistoryRecorder, recording
 from mesa_bench.evaluation.matching.rl import rl_comparison
 from mesa_bench.evaluation.matching.sequence import sequence_comparison
 from mesa_bench.evaluation.trials import MethodFactory, reference_factory, run_split
-from mesa_bench.metrics.match import calibrate_eps, matched_algorithm
+from mesa_bench.metrics.match import (
+    MARGIN,
+    THRESHOLD,
+    calibrate,
+    decision_distances,
+    matched_algorithm,
+)
 from mesa_bench.protocol.core import MatchUnavailable, Method, SplitOutcome, TaskFamily
 from mesa_bench.results import MatchPoint, MatchRecord
 
@@ -46,7 +52,7 @@ class Matcher:
     points: list[MatchPoint] = field(default_factory=list)
     disabled: str | None = None
     outputs: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    _eps: dict[str, float] | None = None
+    _calibration: Calibration | None = None
     _rows: int = 0
 
     @staticmethod
@@ -69,17 +75,25 @@ class Matcher:
 
     def record(self) -> MatchRecord | None:
         """Returns the run's match record, or None where nothing was measured."""
-        if not self.points or self._eps is None:
+        if not self.points or self._calibration is None:
             return None
+        cal = self._calibration
         return MatchRecord(
-            kind=self.family.spec.kind, n_trials=self._rows, eps=self._eps, points=self.points
+            kind=self.family.spec.kind,
+            n_trials=self._rows,
+            eps=cal.eps,
+            rule=cal.rule,
+            classes=cal.merged(),
+            points=self.points,
         )
 
-    def eps(self) -> dict[str, float]:
-        """Returns the family's thresholds ``eps_A`` (calibrated once per matcher)."""
-        if self._eps is None:
-            self._eps = calibrated_eps(self.family, self.eval_seed, self.n_trials, self.outputs)
-        return self._eps
+    def calibration(self) -> Calibration:
+        """Returns the family's calibration (rule, classes, ``eps_A``), made once per matcher."""
+        if self._calibration is None:
+            self._calibration = family_calibration(
+                self.family, self.eval_seed, self.n_trials, self.outputs
+            )
+        return self._calibration
 
     def compare(
         self, rec: HistoryRecorder, make_method: MethodFactory
@@ -98,11 +112,13 @@ class Matcher:
         distance, similarity = self.compare(rec, make_method)
         distance = {k: min(v, DISTANCE_CAP) for k, v in distance.items()}
         self._rows = _rows(rec)
+        cal = self.calibration()
+        decide = decision_distances(cal.rule, distance, similarity)
         point = MatchPoint(
             budget=budget,
             distance=distance,
             similarity=similarity,
-            matched=matched_algorithm(distance, self.eps()),
+            matched=matched_algorithm(decide, cal.eps, cal.rule, cal.classes),
         )
         self.points = [p for p in self.points if p.budget != budget] + [point]
         self.points.sort(key=lambda p: p.budget)
@@ -125,32 +141,63 @@ def _episodes(family: TaskFamily) -> int:
     return trial_episodes(MATCH_SPLIT) if trial_episodes is not None else 1
 
 
-def calibrated_eps(
-    family: TaskFamily, eval_seed: int, n_trials: int, outputs: dict | None = None
-) -> dict[str, float]:
-    """Returns ``eps_A`` per reference of ``family``, from every reference's histories.
+@dataclass(frozen=True)
+class Calibration:
+    """A family's match calibration on ``test``: the rule, reference classes and ``eps_A``.
 
-    ``eps_A`` is half the distance from A to the nearest other reference run as a method
-    (``calibrate_eps``). Where two references behave identically on ``test`` (maze's
-    ``bfs`` and ``bfs-corner`` at diversity 0) both thresholds are 0, so no method is
-    accepted as either (``d < 0`` never holds): "no known algorithm", not an error.
-    ``outputs`` is a matcher's cache of reference outputs, shared with the calibration.
+    Attributes:
+        rule: ``agreement-margin`` for rl, ``distance-threshold`` otherwise.
+        classes: every class of coinciding references (a reference alone is its own).
+        eps: each reference's acceptance under the rule (a class's members share it).
     """
-    names, distances = reference_distances(family, eval_seed, n_trials, outputs)
-    eps = calibrate_eps(names, np.minimum(distances, DISTANCE_CAP))
-    return {k: min(v, DISTANCE_CAP) for k, v in eps.items()}
+
+    rule: str
+    classes: dict[str, list[str]]
+    eps: dict[str, float]
+
+    def merged(self) -> dict[str, list[str]]:
+        """Returns the classes of more than one reference."""
+        return {k: v for k, v in self.classes.items() if len(v) > 1}
+
+
+def family_calibration(
+    family: TaskFamily, eval_seed: int, n_trials: int, outputs: dict | None = None
+) -> Calibration:
+    """Returns the family's calibration, from every reference run as a method.
+
+    rl decides on action agreement with a margin over the runner-up (a trained policy
+    sharper than a stochastic reference still agrees with it); the other kinds on the
+    distance below a threshold. References that behave identically on ``test`` (maze's
+    ``bfs`` and ``bfs-corner`` at diversity 0) are merged into one class, so the family's
+    score-1 reference can still be matched. Raises ValueError where a reference is not
+    matched to itself (``metrics.match.calibrate``). ``outputs`` is a matcher's cache of
+    reference outputs, shared with the calibration.
+    """
+    names, distances, similarities = reference_distances(family, eval_seed, n_trials, outputs)
+    rule = MARGIN if family.spec.kind == "rl" else THRESHOLD
+    d = 1.0 - similarities if rule == MARGIN else np.minimum(distances, DISTANCE_CAP)
+    try:
+        classes, eps = calibrate(names, d, rule)
+    except ValueError as e:
+        raise ValueError(f"{family.spec.id}: {e}") from e
+    return Calibration(rule, classes, {k: min(v, DISTANCE_CAP) for k, v in eps.items()})
 
 
 def reference_distances(
     family: TaskFamily, eval_seed: int, n_trials: int, outputs: dict | None = None
-) -> tuple[list[str], np.ndarray]:
-    """Returns (names, D) with ``D[i, j] = d(M = reference i, A = reference j)``."""
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Returns (names, D, S): ``D[i, j] = d(M = reference i, A = reference j)``, S the
+    similarities (action agreement, sensitivity or update cosine) beside it."""
     names = list(family.spec.references)
     outputs = {} if outputs is None else outputs
     d = np.zeros((len(names), len(names)))
+    sim = np.zeros_like(d)
     for i, name in enumerate(names):
         matcher = Matcher(family, CALIBRATION_SEED, eval_seed, n_trials, outputs=outputs)
-        matcher._eps = {n: DISTANCE_CAP for n in names}  # thresholds are not used here
+        # thresholds are not used here: every reference is its own class, never accepted
+        matcher._calibration = Calibration(
+            THRESHOLD, {n: [n] for n in names}, dict.fromkeys(names, 0.0)
+        )
 
         def run(factory: MethodFactory) -> SplitOutcome:
             return run_split(family, factory, MATCH_SPLIT, n_trials, CALIBRATION_SEED, eval_seed)
@@ -158,5 +205,7 @@ def reference_distances(
         matcher.run(0, reference_factory(family, name), run)
         if matcher.disabled is not None:
             raise RuntimeError(f"cannot calibrate {family.spec.id}: {matcher.disabled}")
-        d[i] = [matcher.points[0].distance[n] for n in names]
-    return names, d
+        point = matcher.points[0]
+        d[i] = [point.distance[n] for n in names]
+        sim[i] = [point.similarity.get(n, np.nan) for n in names]
+    return names, d, sim
