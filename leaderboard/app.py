@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -30,10 +32,10 @@ from starlette.datastructures import MutableHeaders
 
 from leaderboard import figures
 from leaderboard.caches import FigureFailed, FigureRenders, PageCache, ResultsCache
-from leaderboard.checks import MAX_BODY_BYTES, EntryError, check_submission
+from leaderboard.checks import MAX_BODY_BYTES, EntryError
 from leaderboard.columns import COLUMNS, DEFAULT_SORT, column
 from leaderboard.formatting import fmt_ci, fmt_num, fmt_pct, safe_url
-from leaderboard.intake import RETRY_AFTER_S, Busy, Intake
+from leaderboard.intake import RETRY_AFTER_S, Busy, Intake, background_process
 from leaderboard.store import SORT_KEYS, EntryRow, Store, StoreError
 from leaderboard.suites import AD_HOC, RANKED, SUITES
 from mesa_bench import __version__
@@ -67,11 +69,16 @@ def create_app(
     if not isinstance(store, Store):
         store = Store(store)
     intake = intake or Intake()
+    intake.bind(store)
+    # the server (scoring in processes) draws figures in a process of their own too
+    drawing = _drawing_process() if intake.processes else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
         intake.close()
+        if drawing is not None:
+            drawing.shutdown(cancel_futures=True)
         store.close()  # lets SQLite fold its write-ahead log back into the one file
 
     app = FastAPI(
@@ -91,7 +98,7 @@ def create_app(
     app.state.body_timeout_s = body_timeout_s
     app.state.results_cache = ResultsCache(store)
     app.state.page_cache = PageCache(store)
-    app.state.figures = FigureRenders(store)
+    app.state.figures = FigureRenders(store, pool=drawing)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters.update(num=fmt_num, ci=fmt_ci, pct=fmt_pct, safe_url=safe_url)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -100,6 +107,12 @@ def create_app(
     _add_html_routes(app, templates)
     app.openapi = lambda: _openapi(app)
     return app
+
+
+def _drawing_process() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=background_process
+    )
 
 
 # --- errors --------------------------------------------------------------------------
@@ -285,7 +298,7 @@ def _add_api_routes(app: FastAPI) -> None:
         intake: Intake = app.state.intake
         with intake.place(who.id):
             body = await _read_body(request, app.state.body_timeout_s)
-            row, created = await intake.run(_accept, store, body, who.id)
+            row, created = await intake.accept(body, who.id)
         out = _with_links(row)
         out["created"] = created
         if not created and row.submitter != who.name:
@@ -298,11 +311,6 @@ def _add_api_routes(app: FastAPI) -> None:
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
-
-
-def _accept(store: Store, body: bytes, submitter_id: int) -> tuple[EntryRow, bool]:
-    """Checks, claims (name, version, content: before scoring), scores and stores."""
-    return store.submit(check_submission(body), submitter_id)
 
 
 def _with_links(row: EntryRow) -> dict[str, Any]:

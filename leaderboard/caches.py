@@ -11,6 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import Any
 
@@ -114,11 +115,14 @@ class FigureRenders:
     Concurrent requests for one figure wait for a single render and then read it; a
     failed render is remembered for ``failure_ttl_s`` so it is not retried on every view.
     matplotlib's font cache is not thread-safe, so renders of different figures still
-    take turns.
+    take turns. With ``pool`` (the server's: one process), renders run there, so drawing
+    does not compete with page reads for the interpreter.
     """
 
-    def __init__(self, store: Store, failure_ttl_s: float = FAILURE_TTL_S):
-        self.store, self.failure_ttl_s = store, failure_ttl_s
+    def __init__(
+        self, store: Store, failure_ttl_s: float = FAILURE_TTL_S, pool: Executor | None = None
+    ):
+        self.store, self.failure_ttl_s, self.pool = store, failure_ttl_s, pool
         self._render_lock = threading.Lock()
         self._guard = threading.Lock()
         self._locks: dict[tuple, list] = {}  # key -> [lock, waiters]
@@ -142,7 +146,11 @@ class FigureRenders:
             self._raise_recent_failure(key)
             try:
                 with self._render_lock:
-                    png = figures.render(name, summary, family or None)
+                    if self.pool is None:
+                        png = figures.render(name, summary, family or None)
+                    else:
+                        png = self.pool.submit(figures.render, name, summary, family or None)
+                        png = png.result()
             except Exception as e:
                 message = f"figure {name} of entry {entry_id} could not be drawn"
                 LOG.error("%s: %s: %s", message, type(e).__name__, e)

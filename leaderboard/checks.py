@@ -59,6 +59,17 @@ class EntryError(ValueError):
         self.message = message
         self.status = status
 
+    def __reduce__(self):
+        # scoring processes send refusals back pickled; subclasses take other arguments
+        return (_rebuilt, (type(self), self.args, self.field, self.message, self.status))
+
+
+def _rebuilt(cls: type, args: tuple, field: str, message: str, status: int) -> EntryError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.field, error.message, error.status = field, message, status
+    return error
+
 
 @dataclass(frozen=True)
 class CheckedEntry:

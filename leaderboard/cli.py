@@ -136,7 +136,9 @@ def cmd_serve(args) -> int:
     from leaderboard.store import Store
 
     try:
-        intake = Intake(args.scoring_workers, args.scoring_queue, args.per_submitter)
+        intake = Intake(
+            args.scoring_workers, args.scoring_queue, args.per_submitter, processes=True
+        )
     except ValueError as e:
         return _fail(str(e), 2)
     store = Store(args.db)
