@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import socket
 import threading
 import time
@@ -247,3 +248,19 @@ def test_an_oversize_request_head_is_refused(live):
     answer, elapsed = _raw(server, head)
     assert answer.startswith("HTTP/1.1 400") or answer == "", answer[:200]
     assert elapsed < 5
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        EntryError("runs", "too many", 422),
+        ConflictError("method.version", "taken"),
+        OwnershipError("method.name", "belongs to alice"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_refusals_cross_from_the_scoring_process_intact(error):
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert (copy.field, copy.message, copy.status) == (error.field, error.message, error.status)
+    assert str(copy) == str(error)
