@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -367,6 +369,22 @@ def test_a_program_other_than_the_expected_one_is_refused(exported):
         load_program(exported.program, expected=dataclasses.replace(manifest, method="x"))
     with pytest.raises(ProgramError, match="kind 'optimization', expected 'rl'"):
         load_program(exported.program, expected=dataclasses.replace(manifest, kind="rl"))
+
+
+def test_a_program_runs_without_the_method_s_code(exported):
+    # what the leaderboard's worker does: load and run, with baselines never imported
+    script = (
+        "import sys, torch\n"
+        "from mesa_bench.protocol.programs import load_program\n"
+        f"program = load_program({str(exported.program)!r})\n"
+        "x = torch.ones(3, 10, dtype=torch.float64)\n"
+        "update, _ = program(x, x, program.initial_state(3, 10))\n"
+        "assert update.shape == (3, 10) and bool(torch.isfinite(update).all())\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('baselines', 'learn2learn')]\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_the_program_checks_its_inputs(exported):
