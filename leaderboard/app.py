@@ -35,7 +35,7 @@ from leaderboard.caches import FigureFailed, FigureRenders, PageCache, ResultsCa
 from leaderboard.checks import MAX_BODY_BYTES, EntryError
 from leaderboard.columns import COLUMNS, DEFAULT_SORT, column
 from leaderboard.formatting import fmt_ci, fmt_num, fmt_pct, safe_url
-from leaderboard.intake import RETRY_AFTER_S, Busy, Intake, background_process
+from leaderboard.intake import Busy, Intake, background_process
 from leaderboard.store import SORT_KEYS, EntryRow, Store, StoreError
 from leaderboard.suites import AD_HOC, RANKED, SUITES
 from mesa_bench import __version__
@@ -137,7 +137,7 @@ def _install_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": exc.message, "field": None},
             status_code=exc.status,
-            headers={"Retry-After": str(RETRY_AFTER_S)},
+            headers={"Retry-After": str(exc.retry_after_s)},
         )
 
     # outside Starlette's error middleware, so a 500 it writes carries the headers too

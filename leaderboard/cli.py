@@ -58,6 +58,15 @@ def add_leaderboard_command(subparsers) -> None:
         help="submissions in progress per token at most (default 2; then 429)",
     )
     s.add_argument(
+        "--per-hour",
+        type=float,
+        default=60,
+        help="submissions per token an hour once its burst is spent (default 60; then 429)",
+    )
+    s.add_argument(
+        "--burst", type=int, default=20, help="submissions per token at once (default 20)"
+    )
+    s.add_argument(
         "--body-timeout",
         type=float,
         default=30.0,
@@ -137,7 +146,12 @@ def cmd_serve(args) -> int:
 
     try:
         intake = Intake(
-            args.scoring_workers, args.scoring_queue, args.per_submitter, processes=True
+            args.scoring_workers,
+            args.scoring_queue,
+            args.per_submitter,
+            processes=True,
+            per_hour=args.per_hour,
+            burst=args.burst,
         )
     except ValueError as e:
         return _fail(str(e), 2)

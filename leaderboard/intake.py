@@ -5,16 +5,20 @@ their own small executor instead of the thread pool that serves pages: however m
 sent, reads keep their threads. The server scores in worker processes, so a submission
 does not even compete with reads for the interpreter; in-process use (tests, embedding)
 scores on threads. The queue is bounded (jobs running plus waiting), and each submitter
-may hold only a few of its places, so one token cannot fill it; a request that finds no
-place is refused at once (503 or 429, with ``Retry-After``), before its body is read.
+may hold only a few of its places, so one token cannot fill it, and may send only so
+many submissions an hour (a burst, then a steady rate), so one token cannot keep the
+scorer busy either; a request refused any of these ways is refused at once (503 or 429,
+with ``Retry-After``), before its body is read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import multiprocessing
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -28,16 +32,19 @@ DEFAULT_WORKERS = 1
 DEFAULT_QUEUE = 8
 DEFAULT_PER_SUBMITTER = 2
 RETRY_AFTER_S = 10
+DEFAULT_PER_HOUR = 60
+DEFAULT_BURST = 20
 BACKGROUND_NICE = 10
 
 
 class Busy(Exception):
     """No place for this submission now; ``status`` is 503 (queue full) or 429 (too many)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, retry_after_s: int = RETRY_AFTER_S):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after_s = retry_after_s
 
 
 def accept(body: bytes, submitter_id: int, store: Store | None = None) -> tuple[EntryRow, bool]:
@@ -75,6 +82,8 @@ class Intake:
         queue: places in all, running and waiting.
         per_submitter: places one submitter may hold at once.
         processes: score in worker processes (the server) instead of threads.
+        per_hour: submissions one submitter may send an hour, once ``burst`` is spent.
+        burst: submissions one submitter may send at once after a quiet while.
     """
 
     def __init__(
@@ -83,14 +92,19 @@ class Intake:
         queue: int = DEFAULT_QUEUE,
         per_submitter: int = DEFAULT_PER_SUBMITTER,
         processes: bool = False,
+        per_hour: float = DEFAULT_PER_HOUR,
+        burst: int = DEFAULT_BURST,
     ):
-        if not 1 <= workers <= queue or per_submitter < 1:
+        if not 1 <= workers <= queue or per_submitter < 1 or per_hour <= 0 or burst < 1:
             raise ValueError(
-                f"need 1 <= workers <= queue and per_submitter >= 1 "
-                f"(got workers={workers}, queue={queue}, per_submitter={per_submitter})"
+                f"need 1 <= workers <= queue, per_submitter >= 1, per_hour > 0 and burst >= 1 "
+                f"(got workers={workers}, queue={queue}, per_submitter={per_submitter}, "
+                f"per_hour={per_hour}, burst={burst})"
             )
         self.workers, self.queue, self.per_submitter = workers, queue, per_submitter
         self.processes = processes
+        self.per_hour, self.burst = per_hour, burst
+        self._buckets: dict[int, tuple[float, float]] = {}  # submitter -> (allowance, time)
         self._store: Store | None = None
         self._executor: Executor | None = None
         self._held: Counter[int] = Counter()
@@ -125,6 +139,7 @@ class Intake:
                 )
             if sum(self._held.values()) >= self.queue:
                 raise Busy(503, "the scoring queue is full; try again shortly")
+            self._spend(submitter_id)
             self._held[submitter_id] += 1
         try:
             yield
@@ -133,6 +148,22 @@ class Intake:
                 self._held[submitter_id] -= 1
                 if not self._held[submitter_id]:
                     del self._held[submitter_id]
+
+    def _spend(self, submitter_id: int) -> None:
+        """Takes one submission from the submitter's allowance (a token bucket)."""
+        now = time.monotonic()
+        allowance, then = self._buckets.get(submitter_id, (float(self.burst), now))
+        allowance = min(float(self.burst), allowance + (now - then) * self.per_hour / 3600)
+        if allowance < 1:
+            wait = math.ceil((1 - allowance) * 3600 / self.per_hour)
+            self._buckets[submitter_id] = (allowance, now)
+            raise Busy(
+                429,
+                f"this token sent its {self.burst} submissions and more; it may send "
+                f"{self.per_hour:g} an hour: try again in {wait} s",
+                wait,
+            )
+        self._buckets[submitter_id] = (allowance - 1, now)
 
     async def accept(self, body: bytes, submitter_id: int) -> tuple[EntryRow, bool]:
         """Returns :func:`accept` of the body, run on the scoring executor."""

@@ -29,7 +29,8 @@ def live(tmp_path_factory) -> Iterator[tuple[Server, str]]:
     """Returns (server, token): one server shared by the HTTP tests of this session."""
     db = tmp_path_factory.mktemp("leaderboard") / "board.sqlite"
     token = add_submitter(db, "shared-tester")
-    server = Server(db).start()
+    # one token sends every test's submissions: its hourly allowance must not run out
+    server = Server(db, args=("--per-hour", "1000000", "--burst", "1000")).start()
     try:
         yield server, token
     finally:

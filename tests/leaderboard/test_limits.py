@@ -264,3 +264,34 @@ def test_refusals_cross_from_the_scoring_process_intact(error):
     assert type(copy) is type(error)
     assert (copy.field, copy.message, copy.status) == (error.field, error.message, error.status)
     assert str(copy) == str(error)
+
+
+def test_a_token_may_send_a_burst_then_a_steady_rate():
+    intake = Intake(workers=1, queue=8, per_submitter=8, per_hour=3600, burst=2)
+    try:
+        for _ in range(2):
+            with intake.place(1):
+                pass
+        with pytest.raises(Busy) as info, intake.place(1):
+            pass
+        assert info.value.status == 429 and info.value.retry_after_s == 1
+        assert "3600 an hour" in info.value.message
+        with intake.place(2):  # another token has its own allowance
+            pass
+        time.sleep(1.1)
+        with intake.place(1):  # one more a second
+            pass
+    finally:
+        intake.close()
+
+
+def test_the_rate_limit_answers_429_with_its_wait(tmp_path):
+    store = Store(str(tmp_path / "board.sqlite"))
+    token = store.add_submitter("eager")
+    app = create_app(store, Intake(per_hour=2, burst=1))
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client:
+        assert client.post(API, content=b"{", headers=headers).status_code == 400
+        answer = client.post(API, content=make_results("late").model_dump_json(), headers=headers)
+    assert answer.status_code == 429
+    assert int(answer.headers["retry-after"]) == 1800
