@@ -7,8 +7,9 @@ random behaviour policy on sampled train tasks are the contexts, and the family'
 privileged oracle (the best arm; ``oracle-vi``'s action) is the label at every step,
 learned by cross-entropy (``baselines.dpt_data``). Evaluation is online, as the paper
 deploys it: the model samples its action from the predicted distribution, and its own
-transitions become the context of its next step. Sampling from the posterior over the
-optimal action is posterior sampling, Thompson's rule on bandits.
+transitions become the context of its next step (within an episode too, so on an MDP
+it may change its mind mid-episode, where PSRL keeps one plan per episode). Sampling from
+the posterior over the optimal action is posterior sampling, Thompson's rule on bandits.
 
 Each token holds a whole transition and the current observation (the query), so the
 network needs no positions: on a bandit the context is a set, as a dataset should be, and

@@ -91,7 +91,8 @@ class Behaviour(Method):
 
     ``mixed``: the distribution is Dirichlet(1) action frequencies mixed with a point mass on
     one random action, the mixing weight uniform in [0, 1], so the contexts range from
-    even coverage to one action pulled almost always (the shape of DPT's bandit datasets);
+    even coverage to one action pulled almost always (our reading of the paper's bandit
+    datasets; the paper's appendix was not at hand to check the exact mixture);
     ``uniform``: uniformly random actions. Privileged only so that it can hand the tasks to
     its oracle, whose action distribution at every step is recorded as the label.
     """
