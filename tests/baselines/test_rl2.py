@@ -278,7 +278,7 @@ def test_a_run_saved_on_one_thread_resumes_on_two(tmp_path):
 
 def test_a_saved_run_with_another_config_is_refused(tmp_path):
     train(tmp_path, tiny(), 256)
-    with pytest.raises(ValueError, match=r"another method\.lr \(method\.lr: 0\.001 saved"):
+    with pytest.raises(ValueError, match=r"another method\.lr \(method\.lr: 0\.003 saved"):
         train(tmp_path, dataclasses.replace(tiny(), lr=3e-4), 256)
     with pytest.raises(ValueError, match=r"another budget, seed"):
         train(tmp_path, tiny(), 384, seed=1)
