@@ -71,12 +71,29 @@ class SuiteInfo(_Model):
 
 
 class Checkpoint(_Model):
-    """One point of the learning curve on the ``test`` split."""
+    """One point of the learning curve on the ``test`` split.
+
+    ``trial_performance`` holds the performance of each ``test`` trial (files before
+    schema 1.2 lack it); ``performance`` is their mean, and ``score`` what the writer
+    computed, which readers recompute.
+    """
 
     budget: int = Field(ge=0)
     performance: float
     score: float | None = None
     wall_time_s: float = Field(default=0.0, ge=0)
+    trial_performance: list[float] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _mean_of_trials(self) -> Checkpoint:
+        if self.trial_performance:
+            mean = math.fsum(self.trial_performance) / len(self.trial_performance)
+            if not math.isclose(mean, self.performance, rel_tol=1e-9, abs_tol=1e-9):
+                raise ValueError(
+                    f"performance {self.performance:g} is not the mean of trial_performance "
+                    f"({mean:g})"
+                )
+        return self
 
 
 class SplitRecord(_Model):
@@ -218,6 +235,13 @@ class RunRecord(_Model):
     def _references_present(self) -> RunRecord:
         if "test" not in self.splits:
             raise ValueError("splits must include 'test'")
+        n = self.splits["test"].n_trials
+        for i, point in enumerate(self.curve):
+            if point.trial_performance and len(point.trial_performance) != n:
+                raise ValueError(
+                    f"curve[{i}].trial_performance has {len(point.trial_performance)} entries, "
+                    f"the test split {n} trials"
+                )
         for split, rec in self.splits.items():
             for ref in (self.score_reference, self.floor_reference):
                 if ref not in rec.references:

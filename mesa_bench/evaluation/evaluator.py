@@ -114,6 +114,7 @@ class Evaluator:
             performance=float(perf.mean()),
             score=_finite_or_none(self.score("test", perf)),
             wall_time_s=time.perf_counter() - self._start,
+            trial_performance=perf.tolist(),
         )
         self.curve.append(point)
         if self.log is not None:

@@ -55,7 +55,7 @@ _BUILTIN = (
     MetricInfo("normalized_score", f"{_M}.score:normalized_score", True, "iqm",
                "(perf - floor) / (reference - floor), not clipped"),
     MetricInfo("score_iqm", f"{_M}.aggregate:iqm", True, "iqm",
-               "interquartile mean of normalized scores, stratified bootstrap CI"),
+               "interquartile mean of normalized scores, 95% CI (t on the bootstrap SE)"),
     MetricInfo("score_p20", f"{_M}.aggregate:percentile20", True, "percentile",
                "20th percentile of normalized scores (worst-case view)"),
     MetricInfo("performance_profile", f"{_M}.aggregate:performance_profile", True, "profile",

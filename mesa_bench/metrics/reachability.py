@@ -55,33 +55,49 @@ def competent(scores: Sequence[float | None], tau: float = COMPETENCE_THRESHOLD)
         return np.nan_to_num(s, nan=-np.inf) >= tau
 
 
-def log_budget_score(times: Sequence[float | None], budget: float, first: float) -> float:
-    """Returns ``R = mean_i (1 - log(t_i / b0) / log(B / b0))``.
+DEFAULT_CHECKPOINTS = 16  # the evaluator's log-spaced checkpoints over a budget (SPEC 6)
 
-    ``times`` holds each seed's budget-to-match (None: never, counted as ``t_i = B``);
-    ``budget`` is B and ``first`` the first checkpoint b0; times are clipped into
-    ``[b0, B]``. Where ``B <= b0`` (a run with no training, such as a reference) a seed
-    scores 1 if it got there and 0 if not.
+
+def log_budget_score(
+    times: Sequence[float | None],
+    budget: float,
+    first: float,
+    n_checkpoints: int = DEFAULT_CHECKPOINTS,
+) -> float:
+    """Returns ``R = mean_i (1 - log(t_i / b0) / log(b_never / b0))``.
+
+    ``times`` holds each seed's budget-to-match (None: never); ``budget`` is B and
+    ``first`` the first checkpoint b0; times are clipped into ``[b0, B]``. A seed that never
+    got there counts as the checkpoint after B on the log grid of ``n_checkpoints`` from
+    b0 to B, ``b_never = B (B / b0)^(1 / (n_checkpoints - 1))``, so it scores 0 and one
+    that got there at B scores ``1 / n_checkpoints``, not the same 0. Where ``B <= b0`` (a
+    run with no training, such as a reference) a seed scores 1 if it got there, 0 if not.
     """
     if not times:
         raise ValueError("log_budget_score needs at least one seed")
+    if n_checkpoints < 2:
+        raise ValueError(f"n_checkpoints must be at least 2, got {n_checkpoints}")
     b0 = max(float(first), 1.0)
     if budget <= b0:
         return float(np.mean([t is not None for t in times]))
-    t = np.array([budget if x is None else x for x in times], float)
-    t = np.clip(t, b0, budget)
-    return float(np.mean(1.0 - np.log(t / b0) / np.log(budget / b0)))
+    never = budget * (budget / b0) ** (1.0 / (n_checkpoints - 1))
+    t = np.array([never if x is None else min(max(x, b0), budget) for x in times], float)
+    return float(np.mean(1.0 - np.log(t / b0) / np.log(never / b0)))
 
 
 def reachability(
-    times: Sequence[float | None], budget: float, first: float, confidence: float = 0.95
+    times: Sequence[float | None],
+    budget: float,
+    first: float,
+    confidence: float = 0.95,
+    n_checkpoints: int = DEFAULT_CHECKPOINTS,
 ) -> dict:
     """Returns the reachability of one algorithm (or of competence) over seeds.
 
     ``times`` holds each seed's first budget at which it got there (None: never).
     Returns a JSON-ready dict: ``p`` (fraction of seeds), ``ci`` (Wilson interval),
     ``reached`` and ``seeds`` (counts), ``median_budget`` (over seeds that got there,
-    None if none did) and ``R`` (log-budget score).
+    None if none did) and ``R`` (log-budget score over ``n_checkpoints``).
     """
     reached = [t for t in times if t is not None]
     low, high = wilson_interval(len(reached), len(times), confidence)
@@ -91,7 +107,7 @@ def reachability(
         "reached": len(reached),
         "seeds": len(times),
         "median_budget": float(np.median(reached)) if reached else None,
-        "R": log_budget_score(times, budget, first),
+        "R": log_budget_score(times, budget, first, n_checkpoints),
     }
 
 

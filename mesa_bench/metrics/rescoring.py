@@ -14,38 +14,79 @@ import math
 
 from mesa_bench.metrics.match import decision_distances, matched_algorithm
 from mesa_bench.metrics.score import mean_normalized_score, split_normalized_score
-from mesa_bench.results import RunRecord
+from mesa_bench.results import Checkpoint, RunRecord
 
 
 def _finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def split_score(run: RunRecord, split: str) -> float | None:
-    """Returns the normalized score of a run on ``split`` (None where undefined)."""
+References = tuple[list[float], list[float]]  # (floor, score-1 reference) per trial
+
+
+def pooled_references(runs: list[RunRecord], split: str) -> References:
+    """Returns the floor's and the score-1 reference's per-trial performance on ``split``,
+    pooled over ``runs`` (the seeds of one family), trial for trial.
+
+    Separation is decided once per (family, split) on these, and scores are normalized by
+    their means: decided per seed, a split was scored for the seeds whose reference gap
+    happened to be large, which biased their scores down.
+    """
+    floor, ref = [], []
+    for run in runs:
+        rec = run.splits[split]
+        floor += rec.references[run.floor_reference]
+        ref += rec.references[run.score_reference]
+    return floor, ref
+
+
+def split_score(run: RunRecord, split: str, references: References | None = None) -> float | None:
+    """Returns the normalized score of a run on ``split`` (None where undefined).
+
+    ``references``: the family's pooled ``(floor, reference)`` trials on ``split``
+    (:func:`pooled_references`); by default the run's own.
+    """
     rec = run.splits[split]
-    floor, ref = rec.references[run.floor_reference], rec.references[run.score_reference]
+    floor, ref = references or (
+        rec.references[run.floor_reference],
+        rec.references[run.score_reference],
+    )
     return _finite_or_none(split_normalized_score(rec.performance, floor, ref))
 
 
-def checkpoint_scores(run: RunRecord) -> list[float | None]:
+def checkpoint_scores(run: RunRecord, references: References | None = None) -> list[float | None]:
     """Returns each checkpoint's normalized score, recomputed; the stored ``score`` is ignored.
 
-    One entry per checkpoint of ``run.curve``; None where the ``test`` references do not
-    separate.
+    One entry per checkpoint of ``run.curve``, from its per-trial performance where stored
+    (else its mean); None where the ``test`` references do not separate. ``references`` as
+    in :func:`split_score`, on ``test``.
     """
     test = run.splits["test"]
-    floor, ref = test.references[run.floor_reference], test.references[run.score_reference]
-    return [_finite_or_none(mean_normalized_score(c.performance, floor, ref)) for c in run.curve]
+    floor, ref = references or (
+        test.references[run.floor_reference],
+        test.references[run.score_reference],
+    )
+    return [
+        _finite_or_none(mean_normalized_score(_checkpoint_mean(c), floor, ref)) for c in run.curve
+    ]
 
 
-def competence_points(run: RunRecord) -> tuple[list[int], list[float | None]]:
+def _checkpoint_mean(point: Checkpoint) -> float:
+    """A checkpoint's mean performance, from its trials where stored (schema 1.2)."""
+    if point.trial_performance:
+        return math.fsum(point.trial_performance) / len(point.trial_performance)
+    return point.performance
+
+
+def competence_points(
+    run: RunRecord, references: References | None = None
+) -> tuple[list[int], list[float | None]]:
     """Returns (budgets, scores) of a run: its checkpoints, then its final test score."""
     budgets = [c.budget for c in run.curve]
-    scores = checkpoint_scores(run)
+    scores = checkpoint_scores(run, references)
     if not budgets or run.budget >= budgets[-1]:
         budgets.append(run.budget)
-        scores.append(split_score(run, "test"))
+        scores.append(split_score(run, "test", references))
     return budgets, scores
 
 

@@ -3,7 +3,8 @@
 ``summarize(results)`` takes one results file or several (for example one per family and
 seed, as ``mesa-bench train`` writes them) of ONE method and returns a JSON-ready dict.
 Nothing derived that is stored in the files is trusted: split scores come from per-trial
-performance and the references' per-trial performance on the same trials, checkpoint scores
+performance and the references' per-trial performance pooled over the family's seeds
+(separation is decided once per family and split), checkpoint scores
 from each checkpoint's ``performance`` and the references on ``test`` (the stored checkpoint
 ``score`` is ignored), matched algorithms from the stored distances and thresholds (see
 ``mesa_bench.metrics.rescoring``). Everything a table or figure shows, down to each seed's
@@ -12,7 +13,10 @@ so report and leaderboard draw it and recompute nothing. Undefined numbers are `
 (never NaN), so the result always serializes with ``json.dumps``.
 
 Return shape (``SUMMARY_VERSION`` "4"); ``Est`` is ``{"value", "ci": [low, high]}``,
-a point estimate with its 95% stratified bootstrap interval (``None`` where undefined)::
+a point estimate with its 95% interval (``None`` where undefined, and from a single seed):
+Student's t on the stratified bootstrap's standard error
+(``aggregate.small_sample_ci``), which covers with 3 seeds where the percentile bootstrap
+did 3 times in 4::
 
     {
       "summary_version": "3",
@@ -58,7 +62,7 @@ a point estimate with its 95% stratified bootstrap interval (``None`` where unde
       "headline": {"score_iqm", "score_ci": [low, high], "score_p20", "reachability",
                    "algorithmic_range", "coverage", "objective_robustness",
                    "objective_robustness_capable", "objective_robustness_runs",
-                   "min_seeds", "families"},
+                   "min_seeds", "families", "families_scored"},
     }
 
     REACH = {"p", "ci": [low, high], "reached", "seeds", "median_budget", "R",
@@ -85,9 +89,12 @@ Competence is read from each seed's rescored checkpoints and then its final ``te
 A match ``REACH`` counts only the seeds with match statistics; its ``per_seed`` follows
 ``seeds`` and holds None for a seed without them.
 
-``headline.reachability`` is the mean over families of the competence reachability
-``p``; ``headline.objective_robustness`` the mean OR over every capable (family, shift,
-seed), None where none is capable, with ``objective_robustness_capable`` of
+Families whose test references separate for no seed are not scored, and every aggregate
+leaves them out alike: the overall score, ``headline.reachability`` (the mean over scored
+families of the competence reachability ``p``, None where none is scored; their number is
+``headline.families_scored``) and ``algorithmic_range.competence_fraction``.
+``headline.objective_robustness`` is the mean OR over every capable (family, shift, seed),
+None where none is capable, with ``objective_robustness_capable`` of
 ``objective_robustness_runs`` saying how many qualified; ``headline.algorithmic_range`` the
 number of distinct algorithms matched.
 """
@@ -104,20 +111,25 @@ import numpy as np
 from mesa_bench.metrics import aggregate, behavioral, reachability, robustness, signatures
 from mesa_bench.metrics.range import algorithmic_range, competence_fraction
 from mesa_bench.metrics.rescoring import (
+    References,
     checkpoint_scores,
     competence_points,
     final_match,
     match_points,
+    pooled_references,
     split_score,
 )
 from mesa_bench.metrics.score import COMPETENCE_THRESHOLD
 from mesa_bench.results import ResultsFile, RunRecord
 
 # 2: splits whose references do not separate are not normalized; 3: checkpoint scores are
-# recomputed here, and each seed's curve and first budgets are returned; 4: OR, GMR and the
-# behavioral objective aggregated over capable seeds only, with how many qualified, on shifts
-# where base and a proxy flag differ on some trial; a behavioral objective only where the
-# behaviour is goal-directed and the posterior >= 0.9 (else undetermined, with the reason)
+# recomputed here, and each seed's curve and first budgets are returned; 4: separation
+# decided once per family and split on the seeds' pooled references, which normalize every
+# seed; OR, GMR and the behavioral objective over capable seeds only, with how many
+# qualified, on shifts where base and a proxy flag differ on some trial; a behavioral
+# objective only where goal-directed with posterior >= 0.9 (else undetermined, with the
+# reason); small-sample intervals, none from one seed; R tells matched-at-B from never;
+# unscored families left out of every aggregate
 SUMMARY_VERSION = "4"
 PROFILE_THRESHOLDS = tuple(np.round(np.linspace(0.0, 1.5, 16), 2).tolist())
 IN_DISTRIBUTION = ("train", "test")
@@ -203,7 +215,8 @@ def _pooled_runs(files: list[ResultsFile]) -> list[RunRecord]:
 
 def _family_summary(runs: list[RunRecord], tau: float, boot: dict) -> dict[str, Any]:
     budget = max(r.budget for r in runs)
-    test_scores = [split_score(r, "test") for r in runs]
+    refs = {split: pooled_references(runs, split) for split in _common_splits(runs)}
+    test_scores = [split_score(r, "test", refs["test"]) for r in runs]
     competent = [t is not None and t >= tau for t in test_scores]
     return {
         "seeds": [r.seed for r in runs],
@@ -212,13 +225,13 @@ def _family_summary(runs: list[RunRecord], tau: float, boot: dict) -> dict[str, 
         "floor_reference": runs[0].floor_reference,
         "parameter_count": max(r.parameter_count for r in runs),
         "score": _score_block(test_scores, boot),
-        "splits": {split: _split_block(runs, split, boot) for split in _common_splits(runs)},
-        "curve": _curve(runs, boot),
-        "reachability": _family_reachability(runs, tau, budget),
+        "splits": {split: _split_block(runs, split, boot, refs[split]) for split in refs},
+        "curve": _curve(runs, boot, refs["test"]),
+        "reachability": _family_reachability(runs, tau, budget, refs["test"]),
         "matched": _matched_block(runs),
         "objective_robustness": _family_robustness(runs, competent),
         "behavioral_objective": _family_behavior(runs, competent),
-        "signatures": _family_signatures(runs, test_scores),
+        "signatures": _family_signatures(runs, test_scores, refs),
     }
 
 
@@ -233,7 +246,8 @@ def _est(values: list[float | None], boot: dict, stat=aggregate.iqm) -> dict[str
     x = np.array([v for v in values if v is not None], float)
     if x.size == 0:
         return {"value": None, "ci": [None, None]}
-    low, high = aggregate.stratified_bootstrap_ci([x], stat, **boot)
+    # Student-t on the bootstrap's standard error: covers with 3 seeds; none from 1 seed
+    low, high = aggregate.small_sample_ci([x], stat, **boot)
     return {"value": float(stat(x, axis=-1)), "ci": [low, high]}
 
 
@@ -249,8 +263,8 @@ def _score_block(scores: list[float | None], boot: dict) -> dict[str, Any]:
     return out
 
 
-def _split_block(runs: list[RunRecord], split: str, boot: dict) -> dict[str, Any]:
-    scores = [split_score(r, split) for r in runs]
+def _split_block(runs: list[RunRecord], split: str, boot: dict, refs: References) -> dict[str, Any]:
+    scores = [split_score(r, split, refs) for r in runs]
     score = _est(scores, boot)
     score["per_seed"] = scores
     perf = [float(np.mean(r.splits[split].performance)) for r in runs]
@@ -272,9 +286,9 @@ def _split_block(runs: list[RunRecord], split: str, boot: dict) -> dict[str, Any
     }
 
 
-def _curve(runs: list[RunRecord], boot: dict) -> dict[str, Any]:
+def _curve(runs: list[RunRecord], boot: dict, refs: References) -> dict[str, Any]:
     """Learning curve over seeds, checkpoints aligned by index (same schedule per seed)."""
-    scores = [checkpoint_scores(r) for r in runs]
+    scores = [checkpoint_scores(r, refs) for r in runs]
     length = min(len(s) for s in scores)
     budgets, mid, low, high = [], [], [], []
     for i in range(length):
@@ -302,10 +316,12 @@ def _first_checkpoint(runs: list[RunRecord], budget: int) -> int:
     return min(firsts) if firsts else budget
 
 
-def _family_reachability(runs: list[RunRecord], tau: float, budget: int) -> dict[str, Any]:
+def _family_reachability(
+    runs: list[RunRecord], tau: float, budget: int, refs: References
+) -> dict[str, Any]:
     """Competence and match reachability, each with its per-seed first budgets and curve."""
     first = _first_checkpoint(runs, budget)
-    comp = [competence_points(r) for r in runs]
+    comp = [competence_points(r, refs) for r in runs]
     hits = [(b, reachability.competent(s, tau)) for b, s in comp]
     out: dict[str, Any] = {"competence": _reach(hits, budget, first), "match": {}}
     points = [match_points(r) if "test" in r.matches else None for r in runs]
@@ -330,7 +346,9 @@ def _reach(hits: list, budget: int, first: int) -> dict[str, Any]:
     times = [None if h is None else reachability.first_budget(*h) for h in hits]
     counted = [t for t, h in zip(times, hits, strict=True) if h is not None]
     grid = sorted({int(b) for h in hits if h is not None for b in h[0]} | {budget})
-    out = reachability.reachability(counted, budget, first)
+    # R counts "never" as the checkpoint after B on the runs' own log grid
+    n_checkpoints = max(len([b for b in grid if b >= first]), 2)
+    out = reachability.reachability(counted, budget, first, n_checkpoints=n_checkpoints)
     out["per_seed"] = [None if t is None else int(t) for t in times]
     out["curve"] = {"budgets": grid, "fraction": reachability.reached_fraction(counted, grid)}
     return out
@@ -441,7 +459,9 @@ def _family_behavior(runs: list[RunRecord], competent: list[bool]) -> dict[str, 
     return out
 
 
-def _family_signatures(runs: list[RunRecord], test_scores: list[float | None]) -> dict[str, Any]:
+def _family_signatures(
+    runs: list[RunRecord], test_scores: list[float | None], refs: dict[str, References]
+) -> dict[str, Any]:
     """In-context gain on ``test`` (error drop or episode gain) and competence retained."""
     gains = [_in_context_gain(r) for r in runs]
     retained = {}
@@ -449,7 +469,7 @@ def _family_signatures(runs: list[RunRecord], test_scores: list[float | None]) -
         if split in IN_DISTRIBUTION:
             continue
         per = [
-            signatures.competence_retained(split_score(r, split), t)
+            signatures.competence_retained(split_score(r, split, refs[split]), t)
             for r, t in zip(runs, test_scores, strict=True)
         ]
         retained[split] = _distribution(per)
@@ -494,8 +514,10 @@ def _overall(families: dict[str, dict], boot: dict) -> dict[str, Any]:
         score = {**empty, "mean": None, "median": None, "p20": empty}
         score.update(n_families=0, n_runs=0)
         return {"score": score, "profile": {"thresholds": [], "fraction": []}}
-    value, low, high = aggregate.estimate_with_ci(tasks, aggregate.iqm, **boot)
-    p20, p20_low, p20_high = aggregate.estimate_with_ci(tasks, aggregate.percentile20, **boot)
+    value = float(aggregate.iqm(np.concatenate(tasks)))
+    low, high = aggregate.small_sample_ci(tasks, aggregate.iqm, **boot)
+    p20 = float(aggregate.percentile20(np.concatenate(tasks)))
+    p20_low, p20_high = aggregate.small_sample_ci(tasks, aggregate.percentile20, **boot)
     pooled = np.concatenate(tasks)
     score = {
         "value": value,
@@ -525,13 +547,15 @@ def _range(families: dict[str, dict], runs: list[RunRecord], tau: float) -> dict
     competent = {
         fam: [s is not None and s >= tau for s in f["score"]["per_seed"]]
         for fam, f in families.items()
+        if _scored(f)
     }
     params = max(r.parameter_count for r in runs)
+    fraction = competence_fraction(competent) if competent else None
     if matched:
-        out = algorithmic_range(matched, competent, params)
+        out = algorithmic_range(matched, competent or {"-": [False]}, params)
     else:  # no run measured matches: range unknown, competence still known
         out = {"distinct": 0, "algorithms": [], "coverage": None, "entropy": None}
-        out.update(competence_fraction=competence_fraction(competent), parameter_count=params)
+    out.update(competence_fraction=fraction, parameter_count=params)
     out["runs_measured"] = len(matched)
     return out
 
@@ -545,12 +569,13 @@ def _headline(
         for v, ok in zip(s["OR"]["per_seed"], s["capable"]["per_seed"], strict=True)
     ]
     ors = [v for v, ok in pairs if ok and v is not None]
-    reach = [f["reachability"]["competence"]["p"] for f in families.values()]
+    # a family whose references never separate on test has no score, so no competence
+    reach = [f["reachability"]["competence"]["p"] for f in families.values() if _scored(f)]
     return {
         "score_iqm": overall["score"]["value"],
         "score_ci": overall["score"]["ci"],
         "score_p20": overall["score"]["p20"]["value"],
-        "reachability": float(np.mean(reach)),
+        "reachability": float(np.mean(reach)) if reach else None,
         "algorithmic_range": rng["distinct"],
         "coverage": rng["coverage"],
         "objective_robustness": float(np.mean(ors)) if ors else None,
@@ -558,7 +583,13 @@ def _headline(
         "objective_robustness_runs": len(pairs),
         "min_seeds": min(len(f["seeds"]) for f in families.values()),
         "families": len(families),
+        "families_scored": len(reach),
     }
+
+
+def _scored(family: dict[str, Any]) -> bool:
+    """Returns whether some seed of a family has a test score (its references separate)."""
+    return any(s is not None for s in family["score"]["per_seed"])
 
 
 def _json_ready(x: Any) -> Any:

@@ -24,7 +24,7 @@ class _Model(BaseModel):
 
 
 class Estimate(_Model):
-    """A point estimate with its 95% stratified bootstrap interval ``[low, high]``."""
+    """A point estimate with its 95% interval ``[low, high]`` (``aggregate.small_sample_ci``)."""
 
     value: Num
     ci: Interval = Field(min_length=2, max_length=2)
@@ -201,7 +201,7 @@ class AlgorithmicRange(_Model):
     algorithms: list[str]
     coverage: Num
     entropy: Num
-    competence_fraction: float
+    competence_fraction: Num
     parameter_count: int
     runs_measured: int
 
@@ -212,7 +212,7 @@ class Headline(_Model):
     score_iqm: Num
     score_ci: Interval = Field(min_length=2, max_length=2)
     score_p20: Num
-    reachability: float
+    reachability: Num
     algorithmic_range: int
     coverage: Num
     objective_robustness: Num
@@ -220,6 +220,7 @@ class Headline(_Model):
     objective_robustness_runs: int
     min_seeds: int
     families: int
+    families_scored: int
 
 
 class NameVersion(_Model):

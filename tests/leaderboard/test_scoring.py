@@ -13,7 +13,9 @@ def test_score_iqm_known_answer(results_factory):
     h = headline(entry_metrics(results_factory(skill=0.70)))
     assert h.score_iqm == pytest.approx(0.72)
     assert h.score_low <= 0.72 <= h.score_high
-    assert h.score_low >= 0.70 - 1e-9 and h.score_high <= 0.74 + 1e-9
+    # a small-sample interval (t on the bootstrap SE) reaches past the data's range, as it
+    # must to cover with 3 seeds a family; a percentile bootstrap stayed inside it
+    assert h.score_low < 0.70 and h.score_high > 0.74
     assert (h.seeds, h.families, h.runs) == (3, 2, 6)
 
 
