@@ -110,11 +110,11 @@ run keys-chests keys-chests memoryless 3000000 method.encoder=conv method.hidden
 # 128 wide): the budgets of mesa-v1-quick v2 and the README's "PPO settings" table
 run bandit-now bandit rl2 3000000
 run bandit-now bandit memoryless 3000000
-run maze0-now maze rl2 2000000 task.diversity=0
+run maze0-now maze rl2 2500000 task.diversity=0
 run maze0-now maze memoryless 3000000 task.diversity=0
-run maze1-now maze rl2 2000000 task.diversity=1
+run maze1-now maze rl2 2500000 task.diversity=1
 run maze1-now maze memoryless 3000000 task.diversity=1
-run keys-chests-now keys-chests rl2 2000000
+run keys-chests-now keys-chests rl2 2500000
 run keys-chests-now keys-chests memoryless 2000000
 
 # tables and figures over every finished run: the acceptance table (medians over seeds,
