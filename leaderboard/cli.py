@@ -91,7 +91,15 @@ def add_leaderboard_command(subparsers) -> None:
     _db_option(s)
     s.set_defaults(func=cmd_export)
 
-    s = sub.add_parser("rescore", help="recompute metrics of entries scored by older code")
+    s = sub.add_parser(
+        "rescore",
+        help="recompute metrics of entries scored by older code: all of them, or none if any fails",
+    )
+    s.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="recompute and report what would change; write nothing",
+    )
     _db_option(s)
     s.set_defaults(func=cmd_rescore)
 
@@ -214,6 +222,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_rescore(args) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from leaderboard.store import StoreError
 
     try:
@@ -221,13 +231,47 @@ def cmd_rescore(args) -> int:
     except StoreError as e:
         return _fail(str(e), 2)
     try:
-        done, failures = store.rescore()
+        plans, failures = store.plan_rescore()
+        for plan in plans if args.dry_run else ():
+            print(_rescoring_line(plan))
+        for entry_id, name, why in failures:
+            print(
+                f"mesa-bench: error: entry {entry_id} ({name}) cannot be rescored: {why}",
+                file=sys.stderr,
+            )
+        if failures:
+            stale = len(plans) + len(failures)
+            return _fail(
+                f"{len(failures)} of {stale} entries scored by older code cannot be rescored; "
+                "nothing was written",
+            )
+        if args.dry_run:
+            print(f"would rescore {len(plans)} entries; nothing written (--dry-run)")
+            return 0
+        written = store.apply_rescore(plans)
+    except SQLAlchemyError as e:
+        # the writes share one transaction: a failure anywhere rolls all of them back
+        reason = str(e).splitlines()[0]
+        return _fail(f"rescore failed, nothing was written: {type(e).__name__}: {reason}")
     finally:
         store.close()
-    for entry_id, why in failures:
-        print(f"mesa-bench: error: entry {entry_id} not rescored: {why}", file=sys.stderr)
-    print(f"rescored {done} entries" + (f"; {len(failures)} failed" if failures else ""))
-    return 1 if failures else 0
+    print(f"rescored {written} entries")
+    return 0
+
+
+def _rescoring_line(plan) -> str:
+    """Returns one line saying how rescoring would change an entry's table numbers."""
+    changes = "; ".join(
+        f"{column} {_number(old)} -> {_number(new)}" for column, (old, new) in plan.changes.items()
+    )
+    return (
+        f"entry {plan.entry_id} ({plan.name}, scored by {plan.stored_version}): "
+        f"{changes or 'metrics only, table numbers unchanged'}"
+    )
+
+
+def _number(value: float | None) -> str:
+    return "none" if value is None else f"{value:.6g}"
 
 
 def cmd_submit(args) -> int:

@@ -11,9 +11,9 @@ installed). The schema is created and upgraded by the Alembic migrations shipped
 Entries are immutable: an accepted submission is stored with its canonical JSON
 (compressed) and the metrics recomputed from it; the same content again returns the
 stored entry, and a new method version is a new row beside the old ones. Only the
-derived metrics may be recomputed (:meth:`Store.rescore`), never the submitted numbers; an
-entry scored by older metric code is recomputed when its metrics are first read, so pages
-never meet a summary of an older shape.
+derived metrics may be recomputed (:meth:`Store.rescore`, all entries or none), never the
+submitted numbers; an entry scored by older metric code is recomputed when its metrics are
+first read, so pages never meet a summary of an older shape.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Boolean,
@@ -255,6 +255,33 @@ class Page:
     sort: str
     order: str
     filters: dict[str, Any] = field(default_factory=dict)
+
+
+class RescoreFailure(NamedTuple):
+    """An entry whose metrics the current scoring code cannot recompute, and why."""
+
+    entry_id: int
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rescoring:
+    """An entry's metrics recomputed by the current scoring code, not yet stored.
+
+    Attributes:
+        entry_id: the entry.
+        name: ``method vVERSION on suite@version``, for reports.
+        stored_version: the scoring version of the metrics stored now.
+        values: every derived column's new value (table numbers, metrics JSON, version).
+        changes: the table numbers that differ from the stored ones, as (stored, new).
+    """
+
+    entry_id: int
+    name: str
+    stored_version: str
+    values: dict[str, Any]
+    changes: dict[str, tuple[Any, Any]]
 
 
 def database_url(db: str | None) -> str:
@@ -560,44 +587,94 @@ class Store:
         filters = {"suite": suite, "board": board, "method": method}
         return Page([EntryRow(*r) for r in rows], total, limit, offset, sort, order, filters)
 
-    def rescore(self) -> tuple[int, list[tuple[int, str]]]:
-        """Recomputes the metrics of entries scored by an older scoring version.
+    def rescore(self) -> tuple[int, list[RescoreFailure]]:
+        """Recomputes the metrics of every entry scored by older code: all of them or none.
 
-        The submitted numbers are never touched. An entry whose rescoring fails keeps its
-        old metrics (it is rescored when next read) and the others go on.
+        Every stale entry is recomputed first (:meth:`plan_rescore`); if any fails, nothing
+        is written and every failure is returned. Otherwise all are written in one
+        transaction (:meth:`apply_rescore`). The submitted numbers are never touched.
 
         Returns:
-            (entries rescored, [(entry id, why it failed), ...]).
+            (entries rescored, failures): (0, every failure) when any entry failed.
+        """
+        plans, failures = self.plan_rescore()
+        if failures:
+            return 0, failures
+        return self.apply_rescore(plans), []
+
+    def plan_rescore(self) -> tuple[list[Rescoring], list[RescoreFailure]]:
+        """Recomputes every entry scored by an older scoring version; writes nothing.
+
+        Returns:
+            (the new values of each entry that could be rescored, every entry that could
+            not), both in id order.
         """
         from leaderboard.scoring import SCORING_VERSION
 
-        with self.sessions() as s:
-            stale = list(
-                s.scalars(select(Entry.id).where(Entry.scoring_version != SCORING_VERSION))
+        query = (
+            select(
+                Entry.id,
+                Entry.method_name,
+                Entry.method_version,
+                Entry.suite_id,
+                Entry.suite_version,
+                Entry.scoring_version,
+                *(getattr(Entry, c) for c in TABLE_NUMBERS),
             )
-        failures = []
-        for entry_id in stale:
+            .where(Entry.scoring_version != SCORING_VERSION)
+            .order_by(Entry.id)
+        )
+        with self.engine.connect() as conn:
+            stale = conn.execute(query).all()
+        plans, failures = [], []
+        for row in stale:
+            name = f"{row.method_name} v{row.method_version} on {row.suite_id}@{row.suite_version}"
+            with self.sessions() as s:
+                blob = s.scalar(select(Entry.results_zlib).where(Entry.id == row.id))
+            if blob is None:
+                continue  # removed since it was listed: nothing left to rescore
             try:
-                self._rescore_entry(entry_id)
-            except Exception as e:  # one bad entry must not stop the others
-                failures.append((entry_id, f"{type(e).__name__}: {e}"))
-        return len(stale) - len(failures), failures
+                values = _derived(_recompute(blob))
+            except Exception as e:  # every failing entry is reported, not only the first
+                failures.append(RescoreFailure(row.id, name, _one_line(e)))
+                continue
+            stored = row._mapping
+            changes = {c: (stored[c], values[c]) for c in TABLE_NUMBERS if stored[c] != values[c]}
+            plans.append(Rescoring(row.id, name, row.scoring_version, values, changes))
+        return plans, failures
+
+    def apply_rescore(self, plans: list[Rescoring]) -> int:
+        """Writes rescorings from :meth:`plan_rescore` in one transaction; returns how many.
+
+        An entry removed, or rescored by another process, since it was planned is left as
+        it is; any database error rolls back every write.
+        """
+        written = 0
+        with self.sessions.begin() as s:
+            for plan in plans:
+                result = s.execute(
+                    update(Entry)
+                    .where(Entry.id == plan.entry_id, Entry.scoring_version == plan.stored_version)
+                    .values(**plan.values)
+                    .execution_options(synchronize_session=False)
+                )
+                written += result.rowcount
+            if written:
+                s.execute(_BUMP)
+        return written
 
     def _rescore_entry(self, entry_id: int) -> dict[str, Any]:
         """Recomputes and stores one entry's metrics from its results; returns them."""
-        from leaderboard.scoring import SCORING_VERSION, entry_metrics, headline
-        from mesa_bench.results import parse_results
-
-        summary = entry_metrics(parse_results(self.results_json(entry_id, hidden=True)))
-        h = headline(summary)
+        with self.sessions() as s:
+            blob = s.scalar(select(Entry.results_zlib).where(Entry.id == entry_id))
+        summary = _recompute(blob)
         with self.sessions.begin() as s:
-            entry = s.get(Entry, entry_id)
-            for name in ("score_iqm", "score_low", "score_high", "reachability"):
-                setattr(entry, name, getattr(h, name))
-            entry.algorithmic_range = h.algorithmic_range
-            entry.objective_robustness = h.objective_robustness
-            entry.metrics_json = json.dumps(summary, allow_nan=False)
-            entry.scoring_version = SCORING_VERSION
+            s.execute(
+                update(Entry)
+                .where(Entry.id == entry_id)
+                .values(**_derived(summary))
+                .execution_options(synchronize_session=False)
+            )
             s.execute(_BUMP)
         return summary
 
@@ -787,6 +864,44 @@ ROWS = select(
     Entry.hidden,
 ).join(Submitter, Submitter.id == Entry.submitter_id)
 VISIBLE = Entry.hidden.is_(False)
+# The table numbers of an entry derived from its results (Headline's fields): rescoring
+# recomputes these, with the metrics JSON, and nothing else.
+TABLE_NUMBERS = (
+    "score_iqm",
+    "score_low",
+    "score_high",
+    "reachability",
+    "algorithmic_range",
+    "objective_robustness",
+    "seeds",
+    "families",
+    "runs",
+)
+
+
+def _recompute(results_zlib: bytes) -> dict[str, Any]:
+    """Returns the metrics of an entry's stored results, recomputed by the current code."""
+    from leaderboard.scoring import entry_metrics
+    from mesa_bench.results import parse_results
+
+    return entry_metrics(parse_results(zlib.decompress(results_zlib).decode()))
+
+
+def _derived(summary: dict[str, Any]) -> dict[str, Any]:
+    """Returns the values of every derived column of an entry with metrics ``summary``."""
+    from leaderboard.scoring import SCORING_VERSION, headline
+
+    h = headline(summary)
+    values = {c: getattr(h, c) for c in TABLE_NUMBERS}
+    values["metrics_json"] = json.dumps(summary, allow_nan=False)
+    values["scoring_version"] = SCORING_VERSION
+    return values
+
+
+def _one_line(error: Exception, limit: int = 500) -> str:
+    # validation errors span lines; a report gives each entry one line
+    text = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _not_owner(method_name: str, owner: str) -> OwnershipError:

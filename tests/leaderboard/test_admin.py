@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import threading
 import time
+from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select, update
 
 from leaderboard.app import create_app
 from leaderboard.checks import check_submission
-from leaderboard.store import MIGRATION_LOCK, Store
+from leaderboard.store import MIGRATION_LOCK, BoardState, Entry, Figure, Store
 from mesa_bench.cli import main
 
 from builders import make_results
@@ -142,20 +144,145 @@ def test_the_sqlite_file_is_created_owner_only(tmp_path):
     store.close()
 
 
-def test_rescore_goes_on_past_a_failing_entry_and_reports_it(db, capsys):
-    ids = _ids(db)
-    with create_engine(f"sqlite:///{db}").begin() as conn:
-        conn.exec_driver_sql("update entries set scoring_version='old'")
-        conn.exec_driver_sql(
-            "update entries set results_zlib=x'00' where id=?", (ids["contested"],)
-        )
-    assert main(["leaderboard", "rescore", "--db", db]) == 1
-    captured = capsys.readouterr()
-    assert "rescored 1 entries; 1 failed" in captured.out
-    assert f"entry {ids['contested']} not rescored" in captured.err
-    with create_engine(f"sqlite:///{db}").connect() as conn:
-        versions = dict(conn.exec_driver_sql("select id, scoring_version from entries").all())
-    assert versions[ids["contested"]] == "old" and versions[ids["kept"]] != "old"
+@dataclass(frozen=True)
+class Stale:
+    """A board whose entries were all scored by "older code"."""
+
+    ids: dict[str, int]  # method name -> entry id
+    fresh: list[tuple]  # the entry rows as the current code stored them
+
+
+@pytest.fixture
+def stale(store, monkeypatch) -> Stale:
+    """Returns three entries of ``store`` scored by "older code".
+
+    Each has scoring version ``old`` and a wrong IQM, so a rescore changes every one;
+    scoring raises for the method named ``broken`` (a metric change that meets data it
+    cannot handle) until the test calls ``monkeypatch.undo()``.
+    """
+    import leaderboard.scoring
+
+    who = store.authenticate(store.add_submitter("alice"))
+    for name in ("kept", "contested", "broken"):
+        store.submit(check_submission(make_results(name).model_dump_json()), who)
+    fresh = _entries(store)
+    with store.engine.begin() as conn:
+        conn.execute(update(Entry).values(scoring_version="old", score_iqm=42.0))
+    current = leaderboard.scoring.entry_metrics
+
+    def entry_metrics(results, *args, **kwargs):
+        if results.method.name == "broken":
+            raise ValueError("no competence threshold for\nfamily 'bandit-v1'")
+        return current(results, *args, **kwargs)
+
+    monkeypatch.setattr(leaderboard.scoring, "entry_metrics", entry_metrics)
+    return Stale({r.method_name: r.id for r in store.list().rows}, fresh)
+
+
+def _entries(store) -> list[tuple]:
+    """Returns every column of every entry, in id order."""
+    with store.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(select(Entry.__table__).order_by(Entry.id))]
+
+
+def _parsed(entries: list[tuple]) -> list[tuple]:
+    """Returns ``entries`` with their metrics JSON parsed."""
+    column = list(Entry.__table__.columns.keys()).index("metrics_json")
+    return [(*e[:column], json.loads(e[column]), *e[column + 1 :]) for e in entries]
+
+
+def _stored(store) -> list[tuple]:
+    """Returns every stored row of the tables a rescore could touch, in key order."""
+    rows = [("entries", *row) for row in _entries(store)]
+    with store.engine.connect() as conn:
+        for table in (BoardState.__table__, Figure.__table__):
+            query = select(table).order_by(*table.primary_key.columns)
+            rows += [(table.name, *row) for row in conn.execute(query)]
+    return rows
+
+
+def _rescore(store, *args) -> int:
+    return main(["leaderboard", "rescore", *args, "--db", store.url])
+
+
+def test_a_failing_entry_leaves_every_stored_row_as_it_was(store, stale, capsys):
+    ids = stale.ids
+    with store.engine.begin() as conn:  # a second kind of failure: a corrupt stored file
+        conn.execute(update(Entry).where(Entry.id == ids["contested"]).values(results_zlib=b"x"))
+    before = _stored(store)
+    assert _rescore(store) == 1
+    assert _stored(store) == before
+    assert capsys.readouterr().err.splitlines() == [
+        f"mesa-bench: error: entry {ids['contested']} (contested v1 on mesa-v1-quick@1) "
+        "cannot be rescored: error: Error -5 while decompressing data: incomplete or "
+        "truncated stream",
+        f"mesa-bench: error: entry {ids['broken']} (broken v1 on mesa-v1-quick@1) "
+        "cannot be rescored: ValueError: no competence threshold for family 'bandit-v1'",
+        "mesa-bench: error: 2 of 3 entries scored by older code cannot be rescored; "
+        "nothing was written",
+    ]
+    rescored, failures = store.rescore()
+    assert rescored == 0 and [f.entry_id for f in failures] == [ids["contested"], ids["broken"]]
+    assert _stored(store) == before
+
+
+def test_every_entry_is_rescored_when_none_fails(store, stale, monkeypatch, capsys):
+    monkeypatch.undo()  # the scoring code handles every entry
+    generation = store.generation()
+    assert _rescore(store) == 0
+    assert capsys.readouterr().out == "rescored 3 entries\n"
+    # every column as a fresh submission stored it; the metrics' keys may come in another
+    # order (a fresh entry is scored from the submitted file, a rescore from its canonical
+    # JSON, whose keys are sorted)
+    assert _parsed(_entries(store)) == _parsed(stale.fresh)
+    assert store.generation() == generation + 1  # one write of the board
+    assert _rescore(store) == 0
+    assert capsys.readouterr().out == "rescored 0 entries\n"
+
+
+def test_the_writes_share_one_transaction(store, stale, monkeypatch, capsys):
+    monkeypatch.undo()
+    last = max(stale.ids.values())
+    # the database refuses the last entry's update, after the others were written
+    if store.engine.dialect.name == "sqlite":
+        refuse = [
+            f"CREATE TRIGGER refuse BEFORE UPDATE ON entries WHEN NEW.id = {last} "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ]
+    else:
+        refuse = [
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+            "CREATE TRIGGER refuse BEFORE UPDATE ON entries FOR EACH ROW "
+            f"WHEN (NEW.id = {last}) EXECUTE FUNCTION refuse()",
+        ]
+    with store.engine.begin() as conn:
+        for statement in refuse:
+            conn.exec_driver_sql(statement)
+    before = _stored(store)
+    assert _rescore(store) == 1
+    assert _stored(store) == before
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "rescore failed, nothing was written" in line and "refused by the test" in line
+
+
+def test_a_dry_run_reports_what_would_change_and_writes_nothing(store, stale, monkeypatch, capsys):
+    ids = stale.ids
+    before = _stored(store)
+    assert _rescore(store, "--dry-run") == 1  # a failing entry fails a dry run too
+    out, err = capsys.readouterr()
+    # skill 0.7: seeds score 0.70, 0.72, 0.74 in both families, IQM 0.72
+    assert out.splitlines() == [
+        f"entry {ids[name]} ({name} v1 on mesa-v1-quick@1, scored by old): score_iqm 42 -> 0.72"
+        for name in ("kept", "contested")
+    ]
+    assert f"entry {ids['broken']} (broken v1 on mesa-v1-quick@1) cannot be rescored" in err
+    monkeypatch.undo()
+    assert _rescore(store, "--dry-run") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "would rescore 3 entries; nothing written (--dry-run)"
+    )
+    assert _stored(store) == before
 
 
 def test_migrations_wait_for_the_postgres_advisory_lock(empty_postgres):
