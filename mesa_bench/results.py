@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mesa_bench.devices import describe_device
 
-SCHEMA_VERSION = "1.2"  # 1.1: provenance.device and cpu_count; 1.2: provenance.runtime
+# 1.1: provenance.device and cpu_count; 1.2: provenance.runtime, per-trial checkpoint
+# performance, the match rule and its classes, per-trial behavior log-likelihoods
+SCHEMA_VERSION = "1.2"
 FAMILY_ID = r"^[a-z0-9][a-z0-9-]*-v[0-9]+$"
 TRACKED_PACKAGES = ("mesa-bench", "torch", "numpy", "gymnasium", "learn2learn", "scipy")
 
