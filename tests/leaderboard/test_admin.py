@@ -1,4 +1,4 @@
-"""Admin actions and database handling: revoke, hide, remove, audit log, migrate, export."""
+"""Admin actions and database handling: revoke, hide, remove, audit log, migrate, rescore."""
 
 from __future__ import annotations
 
