@@ -1,4 +1,5 @@
-"""Admin actions and database handling: revoke, hide, remove, audit log, migrate, rescore."""
+"""Admin actions and database handling: revoke, hide, remove, audit log, migrate, export,
+rescore."""
 
 from __future__ import annotations
 
