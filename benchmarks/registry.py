@@ -20,6 +20,6 @@ REFERENCE_METHODS = {
     for name in ("thompson", "random", "ucb1", "greedy", "bfs", "bfs-corner", "cue-follower")
     + ("psrl", "oracle-vi")  # tabular-mdp
     + ("planner", "greedy-keys")  # keys-chests
-    + ("ridge", "zero", "ols", "gd-k", "lasso", "knn")  # icl-regression
+    + ("ridge", "zero", "ols", "gd-k", "lasso", "knn", "dmmse")  # icl-regression
     + ("adam", "sgd", "gd-tuned", "momentum", "rmsprop", "newton")  # optimizee
 }

@@ -9,7 +9,8 @@ pairs before it and ``x_i`` (Garg et al. 2022; von Oswald et al. 2023). See READ
 the configured class: ``linear`` (``w ~ N(0, I)``, default), ``sparse-linear`` (3 of d
 weights non-zero), ``relu-net`` (one hidden layer of 16 ReLUs). Diversity 1 (default)
 draws a fresh function per prompt; below 1, functions come from a fixed pool of
-``2 ** (14 * diversity)`` (Raventos et al. 2023).
+``2 ** (14 * diversity)`` (Raventos et al. 2023). ``n_tasks = M > 0`` pools the train
+prompts only, over M functions, and test on fresh ones (Raventos et al.'s threshold).
 
 ## Shifts
 ``x-scale`` (inputs times 3), ``noisy`` (sigma = 1), ``long-context`` (80 examples),
@@ -21,14 +22,16 @@ training, ``linear`` after the others; never pooled).
 long-context; score 1), ``zero`` (floor), ``ols`` (minimum-norm least squares),
 ``gd-k`` (``gd_steps`` steps of GD from 0, default 1, step per position tuned on train),
 ``lasso`` (100 FISTA iterations, one penalty tuned on train), ``knn`` (3 nearest
-neighbours).
+neighbours), and with a finite train pool ``dmmse`` (the posterior mean under a uniform
+prior over the pool's functions).
 
 ## Objectives
 ``base``: squared error, averaged over positions 1..n (performance; a loss);
 ``error@i`` per position in extras, ``error@0`` (no examples, where ridge = zero) apart.
 
 ## Version history
-v1: first version.
+v1: first version; ``n_tasks`` and ``dmmse`` added later, the default (``n_tasks = 0``)
+draws what it drew before.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import numpy as np
 
 from benchmarks.icl_regression.config import (
     FUNCTION_CLASSES,
+    POOL_REFERENCE,
     REFERENCE_NAMES,
     ICLRegressionConfig,
     pool_size,
@@ -83,6 +87,11 @@ class ICLRegression(SequenceFamily):
         super().__init__(config)
         self.config.check()
         self._pool = None
+        references = self.config.references()
+        if references != self.spec.references:
+            # per instance, so the matcher (which reads family.spec.references) compares
+            # against dmmse exactly where a finite train pool defines it
+            self.spec = dataclasses.replace(type(self).spec, references=references)
 
     # --- tasks ---
 
@@ -95,7 +104,8 @@ class ICLRegression(SequenceFamily):
             "n_points": (c.long_context if split == "long-context" else c.n_context) + 1,
             "noise": c.shift_noise if split == "noisy" else c.noise,
             "x_scale": c.x_scale if split == "x-scale" else 1.0,
-            "pooled": split != "other-class" and pool_size(c.diversity) is not None,
+            "pooled": (split == "train" and c.n_tasks > 0)
+            or (split != "other-class" and pool_size(c.diversity) is not None),
         }
 
     def sample_tasks(self, seed, n: int, split: str):
@@ -114,12 +124,12 @@ class ICLRegression(SequenceFamily):
         return RegressionTasks(*arrays, **settings)
 
     def pool(self):
-        """Returns the fixed pool of train functions used when diversity < 1."""
+        """Returns the fixed pool of train functions (diversity < 1 or ``n_tasks`` > 0)."""
         from benchmarks.icl_regression.tasks import RegressionTasks, sample_functions
 
         if self._pool is None:
             c = self.config
-            size = pool_size(c.diversity) or 1
+            size = c.train_pool_size() or 1
             gen = torch_generator(seeding.stream(c.pool_seed, self.spec.name, "pool"))
             arrays = sample_functions(gen, size, c.function_class, c.dim, c.sparsity, c.hidden)
             self._pool = RegressionTasks(*arrays, c.function_class, c.n_context + 1, c.noise, 1.0)
@@ -149,8 +159,12 @@ class ICLRegression(SequenceFamily):
             return refs.Lasso(self.tuned("lasso"))
         if name == "knn":
             return refs.NearestNeighbours(c.knn_neighbours)
+        if name == POOL_REFERENCE and name in self.spec.references:
+            return refs.DiscreteMMSE(self.pool(), c.noise**2)
+        if name == POOL_REFERENCE:
+            raise KeyError("icl-regression has dmmse only with a finite train pool (n_tasks > 0)")
         raise KeyError(
-            f"icl-regression has no reference {name!r} (has: {', '.join(REFERENCE_NAMES)})"
+            f"icl-regression has no reference {name!r} (has: {', '.join(self.spec.references)})"
         )
 
     def tuned(self, name: str):

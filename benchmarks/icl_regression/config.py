@@ -6,6 +6,7 @@ from mesa_bench.api import FamilyConfig
 
 FUNCTION_CLASSES = ("linear", "sparse-linear", "relu-net")
 REFERENCE_NAMES = ("ridge", "zero", "ols", "gd-k", "lasso", "knn")
+POOL_REFERENCE = "dmmse"  # offered only where train prompts draw from a finite pool
 # diversity < 1 trains on a finite pool of 2 ** (POOL_BITS * diversity) tasks
 POOL_BITS = 14
 
@@ -34,7 +35,13 @@ class ICLRegressionConfig(FamilyConfig):
             so normalized scores on that split are meaningless (README.md).
         gd_steps: k of the ``gd-k`` reference (k steps of gradient descent from zero).
         knn_neighbours: neighbours averaged by the ``knn`` reference.
-        pool_seed: seed of the task pool used when diversity < 1.
+        pool_seed: seed of the task pool used when diversity < 1 or ``n_tasks`` > 0.
+        n_tasks: M, the number of distinct functions the *train* prompts draw from, drawn
+            once from ``pool_seed`` and the train prior; 0 (default) draws a fresh function
+            for every prompt. Unlike ``diversity``, test and shifted prompts keep fresh
+            functions from the prior (Raventos et al. 2023 score against the true prior).
+            A finite pool adds the ``dmmse`` reference (Bayes optimal under a uniform prior
+            over the pool).
     """
 
     diversity: float = 1.0
@@ -51,6 +58,7 @@ class ICLRegressionConfig(FamilyConfig):
     gd_steps: int = 1
     knn_neighbours: int = 3
     pool_seed: int = 0
+    n_tasks: int = 0
 
     def check(self) -> None:
         """Raises ValueError naming the first bad field."""
@@ -69,6 +77,23 @@ class ICLRegressionConfig(FamilyConfig):
             raise ValueError(f"sparsity must lie in [1, dim={self.dim}], got {self.sparsity}")
         if self.noise < 0 or self.shift_noise < 0 or self.x_scale <= 0:
             raise ValueError("noise and shift_noise must be >= 0 and x_scale > 0")
+        if self.n_tasks < 0:
+            raise ValueError(f"n_tasks must be >= 0 (0: unlimited), got {self.n_tasks}")
+        if self.n_tasks and self.diversity < 1:
+            raise ValueError(
+                f"set n_tasks (train pool) or diversity < 1 (train and test pool), not both; "
+                f"got n_tasks={self.n_tasks}, diversity={self.diversity}"
+            )
+
+    def train_pool_size(self) -> int | None:
+        """Returns the number of distinct train functions (None: a fresh one per prompt)."""
+        return self.n_tasks or pool_size(self.diversity)
+
+    def references(self) -> tuple[str, ...]:
+        """Returns the reference names: ``dmmse`` joins them where the train pool is finite."""
+        if self.train_pool_size() is None:
+            return REFERENCE_NAMES
+        return (*REFERENCE_NAMES, POOL_REFERENCE)
 
 
 def shift_class(config: ICLRegressionConfig) -> str:

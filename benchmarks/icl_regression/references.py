@@ -198,6 +198,48 @@ class NearestNeighbours(SequenceReference):
         return (chosen * valid).sum(-1) / valid.sum(-1).clamp(min=1)
 
 
+class DiscreteMMSE(SequenceReference):
+    """The posterior mean of ``y_i`` under a uniform prior over a finite pool of functions.
+
+    With functions ``f_1 .. f_M`` (the train pool) and Gaussian noise of variance
+    ``sigma^2``, the posterior weight of ``f_k`` after pairs ``j < i`` is proportional to
+    ``exp(-sum_{j<i} (y_j - f_k(x_j))^2 / (2 sigma^2))``, and the prediction is
+    ``sum_k p_ik f_k(x_i)`` (Raventos et al. 2023's dMMSE): Bayes optimal on train prompts.
+    """
+
+    name = "reference/dmmse"
+    cells = 2**22  # prompt x position x pool entries per chunk: bounds memory at large M
+
+    def __init__(self, pool, noise_var: float):
+        self.weights = pool.weights.double()
+        self.hidden = pool.hidden.double()
+        self.readout = pool.readout.double()
+        self.noise_var = max(noise_var, 1e-10)  # sigma = 0 still weighs misfits, sharply
+
+    def predict_xy(self, xs, ys):
+        b, n = ys.shape
+        per_prompt = n * len(self.weights) * max(1, self.hidden.shape[1])
+        rows = max(1, self.cells // per_prompt)
+        return torch.cat(
+            [self._chunk(xs[i : i + rows], ys[i : i + rows]) for i in range(0, b, rows)]
+        )
+
+    def outputs(self, xs: torch.Tensor) -> torch.Tensor:
+        """Returns every pool function at every input, shape ``(B, n, M)``."""
+        out = torch.einsum("bnd,md->bnm", xs, self.weights)
+        if self.hidden.shape[1]:
+            act = torch.relu(torch.einsum("bnd,mhd->bnmh", xs, self.hidden))
+            out = out + torch.einsum("bnmh,mh->bnm", act, self.readout)
+        return out
+
+    def _chunk(self, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+        f = self.outputs(xs)
+        sq = (ys[..., None] - f) ** 2
+        misfit = torch.cumsum(sq, dim=1) - sq  # pairs strictly before each position
+        post = torch.softmax(-misfit / (2 * self.noise_var), dim=-1)
+        return (post * f).sum(-1)
+
+
 def tune_lasso(grid: np.ndarray, batch: SequenceBatch) -> torch.Tensor:
     """Returns the penalty table ``(n,)`` of the lasso: one grid value for every position.
 
