@@ -3,8 +3,8 @@
 The leaderboard trusts no derived number from a submission. Every metric, the checkpoint
 scores of each seed's learning curve included, comes from
 ``mesa_bench.metrics.summary.summarize``, the same call as ``mesa-bench report``, which
-recomputes them from the raw per-trial numbers; so a submitted ``score`` field changes
-nothing, and the pages and figures draw only what that summary holds.
+recomputes them from the raw per-trial numbers; so a submitted ``score`` (or ``eps``)
+field changes nothing, and the pages and figures draw only what that summary holds.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mesa_bench.evaluation.calibrations import run_calibration
+from mesa_bench.metrics.rescoring import Calibrator
 from mesa_bench.metrics.summary import SUMMARY_VERSION, summarize
 from mesa_bench.results import ResultsFile
 
@@ -47,9 +49,20 @@ class Headline:
     runs: int
 
 
-def entry_metrics(results: ResultsFile, n_resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
-    """Returns the JSON-ready summary of every metric (``summarize``'s shape)."""
-    summary = summarize(results, n_resamples=n_resamples, seed=BOOTSTRAP_SEED)
+def entry_metrics(
+    results: ResultsFile,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    calibrator: Calibrator = run_calibration,
+) -> dict[str, Any]:
+    """Returns the JSON-ready summary of every metric (``summarize``'s shape).
+
+    Match thresholds come from each family's calibration, rebuilt from the submission's
+    configs through the family registry (``calibrator``), never from the submitted ``eps``;
+    a run whose family cannot be rebuilt counts as not measured.
+    """
+    summary = summarize(
+        results, n_resamples=n_resamples, seed=BOOTSTRAP_SEED, calibrator=calibrator
+    )
     summary["scoring_version"] = SCORING_VERSION
     return summary
 

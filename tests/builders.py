@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from mesa_bench.evaluation.matching.matcher import Calibration
 from mesa_bench.results import (
     BehaviorRecord,
     Checkpoint,
@@ -39,6 +40,41 @@ PROVENANCE = Provenance(
     created_at="2026-11-27T00:00:00+00:00",
 )
 REFERENCES = ("best", "floor")  # (score-1 reference, floor) of the hand-checkable records
+SYNTHETIC_EPS = 0.1  # what a synthetic run's file claims as eps; readers calibrate instead
+# family id -> (registry name, its references, score-1 first and floor second): the
+# synthetic runs of these families carry a config the reader rebuilds and calibrates
+SYNTHETIC_FAMILIES = {
+    "bandit-v1": ("bandit", ("thompson", "random", "ucb1", "greedy")),
+    "maze-v1": ("maze", ("bfs", "random", "bfs-corner")),
+}
+
+
+def calibrator(
+    eps: Mapping[str, float] | None = None,
+    rule: str = "distance-threshold",
+    classes: Mapping[str, list[str]] | None = None,
+):
+    """Returns a calibrator that gives every run these thresholds.
+
+    The builders' families (``toy-v1``, synthetic ``bandit-v1``) are not ones the registry
+    can rebuild and calibrate, so the tests state their calibration; ``eps`` defaults to
+    the hand-checkable records' (0.5 for ``best`` and ``floor``).
+    """
+    eps = dict(eps or dict.fromkeys(REFERENCES, 0.5))
+    every = {n: [n] for n in eps}
+    for name, members in (classes or {}).items():
+        for m in members:
+            every.pop(m, None)
+        every[name] = list(members)
+    cal = Calibration(rule, every, eps)
+    return lambda run, config: cal
+
+
+def synthetic_config(family: str, seed: int) -> dict[str, object] | None:
+    """Returns the run config of a synthetic run the registry can rebuild (else None)."""
+    if family not in SYNTHETIC_FAMILIES:
+        return None
+    return {"task": {"name": SYNTHETIC_FAMILIES[family][0]}, "seed": seed}
 
 
 def split(
@@ -199,23 +235,26 @@ def synthetic_run(
     n_trials: int = 16,
     budget: int = 10_000,
     proxy: bool = False,
-    matched: str | None = None,
+    matched: bool = False,
     tag: str = "",
 ) -> RunRecord:
     """Returns a run whose test score is exactly ``skill``, with a shift and a rising curve.
 
-    References ``good`` (mean 80) and ``floor`` (mean 20); the performance per trial is
+    References: the family's own where it is in ``SYNTHETIC_FAMILIES`` (else ``good`` and
+    ``floor``), the score-1 one of mean 80, the floor of mean 20; the performance per trial is
     ``20 + 60 * skill`` plus noise of mean zero, so the normalized score is ``skill``. The
     shift is ``goal-anywhere`` with a ``proxy:corner`` objective when ``proxy``, else
     ``long-horizon``. The curve rises to ``skill``; its checkpoints claim a score of 999, which
-    the server must not read. With ``matched``, the run comes within eps of that reference
-    from the middle of the curve on.
+    the server must not read. With ``matched``, the run agrees with the score-1 reference
+    (and what coincides with it) on 95% of steps from the middle of the curve on, with the
+    others on 30%; before, with all on 30% (matched to nothing).
     """
+    names = SYNTHETIC_FAMILIES.get(family, ("", ("good", "floor", "other")))[1]
     digest = hashlib.sha256(f"{tag}|{family}|{seed}".encode()).digest()
     rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
     noise = rng.normal(0, 3, n_trials)
     noise -= noise.mean()
-    refs = {"ref": 80 + noise[::-1], "floor": 20 + noise, "names": ("good", "floor")}
+    refs = {"ref": 80 + noise[::-1], "floor": 20 + noise, "names": names[:2]}
     perf = 20 + 60 * skill + noise
     budgets = sorted({int(b) for b in np.geomspace(10, budget, 8)})
     test = split(perf, achieved={"base": rng.random(n_trials) < skill}, **refs)
@@ -224,14 +263,23 @@ def synthetic_run(
         shifted["proxy:corner"] = rng.random(n_trials) < 0.6
     shift = split(perf - 10, achieved=shifted, **refs)
     matches = None
-    if matched is not None:
-        eps = dict.fromkeys(("good", "floor", "other"), 0.1)
+    if matched:
         late = len(budgets) // 2
-        points = [
-            (b, {k: 0.05 if k == matched and i >= late else 0.5 for k in eps})
-            for i, b in enumerate(budgets)
-        ]
-        matches = match_record(points, eps, n_trials)
+        alike = {names[0], *(["bfs-corner"] if names[0] == "bfs" else [])}
+        points = []
+        for i, b in enumerate(budgets):
+            sim = {k: 0.95 if k in alike and i >= late else 0.3 for k in names}
+            points.append(
+                MatchPoint(budget=b, distance={k: 1 - v for k, v in sim.items()}, similarity=sim)
+            )
+        record = MatchRecord(
+            kind="rl",
+            n_trials=n_trials,
+            eps=dict.fromkeys(names, SYNTHETIC_EPS),
+            rule="agreement-margin",
+            points=points,
+        )
+        matches = {"test": record}
     return run(
         family,
         seed,
@@ -241,7 +289,7 @@ def synthetic_run(
         budget=budget,
         ref=80.0,
         floor=20.0,
-        references=("good", "floor"),
+        references=names[:2],
         parameter_count=1234,
         claimed_score=999.0,
         **{"goal-anywhere" if proxy else "long-horizon": shift},
@@ -258,7 +306,7 @@ def make_results(
     skill: float = 0.7,
     description: str = "",
     code_url: str = "",
-    matched: str | None = None,
+    matched: bool = False,
     n_trials: int = 16,
 ) -> ResultsFile:
     """Returns a bundle of one method on a suite; seed ``s`` scores ``skill + 0.02 * s``.
@@ -285,5 +333,8 @@ def make_results(
         suite=suite,
         description=description,
         code_url=code_url,
-        config={"note": "synthetic"},
+        config={
+            "note": "synthetic",
+            "bundle": [c for r in runs if (c := synthetic_config(r.family, r.seed))],
+        },
     )

@@ -47,7 +47,9 @@ def results_paths(tmp_path_factory):
         for seed in (0, 1):
             ev = Evaluator(Bandit(), seed=seed, budget=0, n_eval=32, match_trials=32)
             record = ev.finish(reference_factory(ev.family, name))
-            bundle = results(record, method=f"reference/{name}")
+            # the report rebuilds the bandit from this config to calibrate its matches
+            config = {"task": {"name": "bandit"}, "seed": seed}
+            bundle = results(record, method=f"reference/{name}", config=config)
             paths.append(write_results(bundle, root / f"{name}-{seed}.json"))
     trained = results(*[_trained_run(s) for s in range(3)], method="toy-trained")
     paths.append(write_results(trained, root / "trained.json"))

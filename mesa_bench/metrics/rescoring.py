@@ -4,13 +4,17 @@ A results file may be edited by hand or written by older code, so nothing derive
 read back: a split's score comes from its per-trial performance and the references' on the
 same trials, a checkpoint's score from its mean performance and the references' per-trial
 performance on ``test`` (the evaluator scores every checkpoint on those trials), a matched
-algorithm from the stored distances and thresholds. ``summarize`` and everything drawn from
+algorithm from the stored distances and the family's own calibration (a ``Thresholds``
+handed in by the reader; the file's ``eps``, ``rule`` and ``classes`` are never read).
+``summarize`` and everything drawn from
 it (report, leaderboard) take their per-run numbers from here.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from mesa_bench.metrics.match import decision_distances, matched_algorithm
 from mesa_bench.metrics.score import mean_normalized_score, split_normalized_score
@@ -20,6 +24,17 @@ from mesa_bench.results import Checkpoint, RunRecord
 def _finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
+
+class Thresholds(Protocol):
+    """A family's match calibration: the rule, the merged classes and each ``eps_A``."""
+
+    rule: str
+    classes: Mapping[str, Sequence[str]]
+    eps: Mapping[str, float]
+
+
+# (run, its results file's config) -> the family's calibration, None where it cannot be made
+Calibrator = Callable[[RunRecord, Mapping[str, Any]], Thresholds | None]
 
 References = tuple[list[float], list[float]]  # (floor, score-1 reference) per trial
 
@@ -90,26 +105,31 @@ def competence_points(
     return budgets, scores
 
 
-def match_points(run: RunRecord, split: str = "test") -> tuple[list[int], list[str | None]]:
-    """Returns (budgets, matched algorithm) of a run, recomputed from distances and eps."""
+def match_points(
+    run: RunRecord, thresholds: Thresholds | None, split: str = "test"
+) -> tuple[list[int], list[str | None]]:
+    """Returns (budgets, matched algorithm) of a run, decided from its stored distances by
+    the family's calibration ``thresholds``; ``([], [])`` (not measured) where it has no
+    match record or no calibration."""
     rec = run.matches.get(split)
-    if rec is None:
+    if rec is None or thresholds is None:
         return [], []
+    classes = {k: list(v) for k, v in thresholds.classes.items() if len(v) > 1}
     return (
         [p.budget for p in rec.points],
         [
             matched_algorithm(
-                decision_distances(rec.rule, p.distance, p.similarity),
-                rec.eps,
-                rec.rule,
-                rec.classes,
+                decision_distances(thresholds.rule, p.distance, p.similarity),
+                thresholds.eps,
+                thresholds.rule,
+                classes,
             )
             for p in rec.points
         ],
     )
 
 
-def final_match(run: RunRecord) -> tuple[bool, str | None]:
+def final_match(run: RunRecord, thresholds: Thresholds | None) -> tuple[bool, str | None]:
     """Returns (measured, matched algorithm of the final method)."""
-    _, matched = match_points(run)
+    _, matched = match_points(run, thresholds)
     return (True, matched[-1]) if matched else (False, None)

@@ -111,7 +111,9 @@ import numpy as np
 from mesa_bench.metrics import aggregate, behavioral, reachability, robustness, signatures
 from mesa_bench.metrics.range import algorithmic_range, competence_fraction
 from mesa_bench.metrics.rescoring import (
+    Calibrator,
     References,
+    Thresholds,
     checkpoint_scores,
     competence_points,
     final_match,
@@ -129,8 +131,9 @@ from mesa_bench.results import ResultsFile, RunRecord
 # qualified, on shifts where base and a proxy flag differ on some trial; a behavioral
 # objective only where goal-directed with posterior >= 0.9 (else undetermined, with the
 # reason); small-sample intervals, none from one seed; R tells matched-at-B from never;
-# unscored families left out of every aggregate
-SUMMARY_VERSION = "4"
+# unscored families left out of every aggregate; 5: match thresholds from the family's own
+# calibration (a calibrator), never from the file
+SUMMARY_VERSION = "5"
 PROFILE_THRESHOLDS = tuple(np.round(np.linspace(0.0, 1.5, 16), 2).tolist())
 IN_DISTRIBUTION = ("train", "test")
 
@@ -141,6 +144,7 @@ def summarize(
     n_resamples: int = aggregate.DEFAULT_RESAMPLES,
     seed: int = 0,
     tau: float = COMPETENCE_THRESHOLD,
+    calibrator: Calibrator | None = None,
 ) -> dict[str, Any]:
     """Returns every leaderboard metric of one method's runs (shape in the module doc).
 
@@ -149,22 +153,28 @@ def summarize(
         n_resamples: bootstrap resamples of every interval.
         seed: bootstrap seed; the same seed gives the same intervals.
         tau: competence threshold on the normalized score.
+        calibrator: the family's match calibration of a run, from the run and its file's
+            config (``mesa_bench.evaluation.calibrations.run_calibration``); the ``eps``,
+            ``rule`` and ``classes`` stored in a file are never read. A run it returns None
+            for counts as not measured. Needed where any run has match statistics.
 
     Raises:
-        ValueError: no runs, files of different methods, or one (family, seed) twice.
+        ValueError: no runs, files of different methods, one (family, seed) twice, or
+            match statistics without a ``calibrator``.
     """
     files = [results] if isinstance(results, ResultsFile) else list(results)
     runs = _pooled_runs(files)
+    thresholds = _thresholds(files, calibrator)
     boot = {"n_resamples": n_resamples, "seed": seed}
     by_family: dict[str, list[RunRecord]] = defaultdict(list)
     for run in runs:
         by_family[run.family].append(run)
     families = {
-        fam: _family_summary(sorted(rs, key=lambda r: r.seed), tau, boot)
+        fam: _family_summary(sorted(rs, key=lambda r: r.seed), tau, boot, thresholds)
         for fam, rs in sorted(by_family.items())
     }
     overall = _overall(families, boot)
-    rng = _range(families, runs, tau)
+    rng = _range(families, runs, tau, thresholds)
     shifts = {
         f"{fam}/{shift}": stats
         for fam, f in families.items()
@@ -210,10 +220,34 @@ def _pooled_runs(files: list[ResultsFile]) -> list[RunRecord]:
     return runs
 
 
+Calibrations = dict[tuple[str, int], Thresholds | None]  # (family, seed) -> calibration
+
+
+def _thresholds(files: list[ResultsFile], calibrator: Calibrator | None) -> Calibrations:
+    out: Calibrations = {}
+    for f in files:
+        for run in f.runs:
+            if "test" not in run.matches:
+                continue
+            if calibrator is None:
+                raise ValueError(
+                    f"run {run.family} seed {run.seed} has match statistics: summarize needs a "
+                    "calibrator (its thresholds come from the family, never from the file)"
+                )
+            out[(run.family, run.seed)] = calibrator(run, f.config)
+    return out
+
+
+def _of(thresholds: Calibrations, run: RunRecord) -> Thresholds | None:
+    return thresholds.get((run.family, run.seed))
+
+
 # --- per family ----------------------------------------------------------------------
 
 
-def _family_summary(runs: list[RunRecord], tau: float, boot: dict) -> dict[str, Any]:
+def _family_summary(
+    runs: list[RunRecord], tau: float, boot: dict, thresholds: Calibrations
+) -> dict[str, Any]:
     budget = max(r.budget for r in runs)
     refs = {split: pooled_references(runs, split) for split in _common_splits(runs)}
     test_scores = [split_score(r, "test", refs["test"]) for r in runs]
@@ -227,8 +261,8 @@ def _family_summary(runs: list[RunRecord], tau: float, boot: dict) -> dict[str, 
         "score": _score_block(test_scores, boot),
         "splits": {split: _split_block(runs, split, boot, refs[split]) for split in refs},
         "curve": _curve(runs, boot, refs["test"]),
-        "reachability": _family_reachability(runs, tau, budget, refs["test"]),
-        "matched": _matched_block(runs),
+        "reachability": _family_reachability(runs, tau, budget, refs["test"], thresholds),
+        "matched": _matched_block(runs, thresholds),
         "objective_robustness": _family_robustness(runs, competent),
         "behavioral_objective": _family_behavior(runs, competent),
         "signatures": _family_signatures(runs, test_scores, refs),
@@ -317,14 +351,15 @@ def _first_checkpoint(runs: list[RunRecord], budget: int) -> int:
 
 
 def _family_reachability(
-    runs: list[RunRecord], tau: float, budget: int, refs: References
+    runs: list[RunRecord], tau: float, budget: int, refs: References, thresholds: Calibrations
 ) -> dict[str, Any]:
     """Competence and match reachability, each with its per-seed first budgets and curve."""
     first = _first_checkpoint(runs, budget)
     comp = [competence_points(r, refs) for r in runs]
     hits = [(b, reachability.competent(s, tau)) for b, s in comp]
     out: dict[str, Any] = {"competence": _reach(hits, budget, first), "match": {}}
-    points = [match_points(r) if "test" in r.matches else None for r in runs]
+    points = [match_points(r, _of(thresholds, r)) for r in runs]
+    points = [p if p[0] else None for p in points]  # no record or no calibration
     measured = [p for p in points if p is not None]
     if not measured:
         return out
@@ -354,8 +389,8 @@ def _reach(hits: list, budget: int, first: int) -> dict[str, Any]:
     return out
 
 
-def _matched_block(runs: list[RunRecord]) -> dict[str, Any]:
-    finals = [final_match(r) for r in runs]
+def _matched_block(runs: list[RunRecord], thresholds: Calibrations) -> dict[str, Any]:
+    finals = [final_match(r, _of(thresholds, r)) for r in runs]
     per_seed = [m for _, m in finals]
     counts = Counter(m for measured, m in finals if measured and m is not None)
     return {
@@ -535,11 +570,13 @@ def _overall(families: dict[str, dict], boot: dict) -> dict[str, Any]:
     }
 
 
-def _range(families: dict[str, dict], runs: list[RunRecord], tau: float) -> dict[str, Any]:
+def _range(
+    families: dict[str, dict], runs: list[RunRecord], tau: float, thresholds: Calibrations
+) -> dict[str, Any]:
     floor = {r.family: r.floor_reference for r in runs}
     matched = []
     for r in runs:
-        measured, m = final_match(r)
+        measured, m = final_match(r, _of(thresholds, r))
         if measured:
             # matching the floor (score 0) reference, or its class, is finding no algorithm
             no_algorithm = m is None or _within(floor[r.family], m)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from mesa_bench.metrics.rescoring import Calibrator
 from mesa_bench.metrics.robustness import RUN_CLASSES, gated_text
 from mesa_bench.results import ResultsFile, read_results
 
@@ -63,13 +64,24 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_report(
-    files: list[ResultsFile], paths: list[str], n_resamples: int = 2000, seed: int = 0
+    files: list[ResultsFile],
+    paths: list[str],
+    n_resamples: int = 2000,
+    seed: int = 0,
+    calibrator: Calibrator | None = None,
 ) -> dict[str, Any]:
-    """Returns the ``metrics.json`` content for ``files`` (validated against its schema)."""
+    """Returns the ``metrics.json`` content for ``files`` (validated against its schema).
+
+    Match thresholds come from each family's own calibration, rebuilt from the files'
+    configs (``calibrator``, by default ``run_calibration``), never from the files.
+    """
+    from mesa_bench.evaluation.calibrations import run_calibration
     from mesa_bench.metrics.summary import summarize_by_method
     from mesa_bench.metrics.summary_schema import REPORT_VERSION, Report
 
-    methods = summarize_by_method(files, n_resamples=n_resamples, seed=seed)
+    methods = summarize_by_method(
+        files, n_resamples=n_resamples, seed=seed, calibrator=calibrator or run_calibration
+    )
     report = {"report_version": REPORT_VERSION, "files": paths, "methods": methods}
     Report.model_validate(report)
     return report

@@ -45,7 +45,7 @@ def board(live):
     """Returns the server's URL after submitting three entries with known scores."""
     server, token = live
     for name, skill in METHODS.items():
-        results = make_results(name, skill=skill, description=INJECTION, matched="good")
+        results = make_results(name, skill=skill, description=INJECTION, matched=True)
         answer = httpx.post(
             server.url + "/api/v1/entries",
             content=results.model_dump_json(),

@@ -109,7 +109,7 @@ def test_duplicate_run(results_factory):
 def test_undefined_score_is_refused(results_factory):
     body = _body(results_factory())
     test = body["runs"][0]["splits"]["test"]
-    test["references"]["floor"] = list(test["references"]["good"])
+    test["references"]["random"] = list(test["references"]["thompson"])  # bandit floor = score-1
     err = _refused(body)
     assert err.field == "runs.0.splits.test.references"
     assert "undefined" in err.message

@@ -37,7 +37,7 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "family", "trained"), CASES)
 def test_every_figure_renders(results_factory, name, family, trained):
-    results = results_factory(matched="good")
+    results = results_factory(matched=True)
     if not trained:
         results = _untrained(results)
     summary = entry_metrics(results, n_resamples=200)

@@ -31,7 +31,7 @@ def _renamed_shifts(results, name: str):
 @pytest.mark.parametrize("name", figures.FIGURES)
 @pytest.mark.parametrize("family", [None, "bandit-v1", "maze-v1"])
 def test_a_split_named_like_mathtext_renders(name, family):
-    results = _renamed_shifts(make_results("mathtext", matched="good"), MATHTEXT)
+    results = _renamed_shifts(make_results("mathtext", matched=True), MATHTEXT)
     checked = check_submission(results.model_dump_json())
     summary = entry_metrics(checked.results, n_resamples=100)
     png = figures.render(name, summary, family)

@@ -40,9 +40,12 @@ def test_reachability_counts_competent_seeds(results_factory):
 
 def test_algorithmic_range_from_matches(results_factory):
     assert headline(entry_metrics(results_factory())).algorithmic_range is None
-    summary = entry_metrics(results_factory(matched="good"))
+    summary = entry_metrics(results_factory(matched=True))
     assert headline(summary).algorithmic_range == 2
-    assert summary["algorithmic_range"]["algorithms"] == ["bandit-v1/good", "maze-v1/good"]
+    assert summary["algorithmic_range"]["algorithms"] == [
+        "bandit-v1/thompson",
+        "maze-v1/bfs=bfs-corner",
+    ]
 
 
 def test_objective_robustness_only_on_separating_shifts(results_factory):

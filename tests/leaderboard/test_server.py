@@ -45,7 +45,7 @@ def snapshot(server) -> str:
 def test_lifecycle_submit_list_fetch_resubmit_restart(tmp_path):
     db = tmp_path / "board.sqlite"
     token = add_submitter(db, "alice")
-    results = make_results("lifecycle", matched="good")
+    results = make_results("lifecycle", matched=True)
     server = Server(db).start()
     try:
         created = post(server, token, results.model_dump_json())
@@ -119,11 +119,11 @@ HOSTILE = {
         "runs.0.splits.test.performance.3",
     ),
     "inf score": (
-        lambda: _with(("runs", 1, "splits", "test", "references", "good", 0), 1234.5).replace(
+        lambda: _with(("runs", 1, "splits", "test", "references", "thompson", 0), 1234.5).replace(
             "1234.5", "-Infinity"
         ),
         422,
-        "runs.1.splits.test.references.good.0",
+        "runs.1.splits.test.references.thompson.0",
     ),
     "too few seeds": (lambda: make_results("hostile-few", seeds=2).model_dump_json(), 422, "runs"),
     "unknown suite": (lambda: _with(("suite", "id"), "mesa-v2"), 422, "suite.id"),

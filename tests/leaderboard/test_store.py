@@ -72,7 +72,7 @@ def test_entries_are_idempotent_immutable_and_versioned(store, results_factory):
 def test_sorting_filters_and_missing_values_last(store, results_factory):
     who = store.authenticate(store.add_submitter("alice"))
     _submit(store, results_factory("low", skill=0.2), who)
-    _submit(store, results_factory("mid", skill=0.5, matched="good"), who)
+    _submit(store, results_factory("mid", skill=0.5, matched=True), who)
     _submit(store, results_factory("high", skill=0.8), who)
     _submit(store, results_factory("adhoc", suite=("none", 0), seeds=1), who)
     names = lambda page: [r.method_name for r in page.rows]  # noqa: E731

@@ -95,9 +95,10 @@ def test_a_matched_class_counts_for_the_score_reference(make):
     from mesa_bench.metrics.summary import summarize
     from mesa_bench.results import MatchPoint, MatchRecord
 
+    classes = {"best=twin": ["best", "twin"]}
+
     def record(d):
         point = MatchPoint(budget=1000, distance=d, similarity={})
-        classes = {"best=twin": ["best", "twin"]}
         eps = {"best": 0.5, "twin": 0.5, "floor": 0.5}
         return {
             "test": MatchRecord(kind="rl", n_trials=8, eps=eps, classes=classes, points=[point])
@@ -107,7 +108,8 @@ def test_a_matched_class_counts_for_the_score_reference(make):
         make.run(seed=0, matches=record({"best": 0.1, "twin": 0.1, "floor": 2.0})),
         make.run(seed=1, matches=record({"best": 2.0, "twin": 2.0, "floor": 2.0})),
     ]
-    s = summarize(make.results(*runs), n_resamples=20)
+    cal = make.calibrator({"best": 0.5, "twin": 0.5, "floor": 0.5}, classes=classes)
+    s = summarize(make.results(*runs), n_resamples=20, calibrator=cal)
     fam = s["families"]["toy-v1"]
     assert fam["matched"]["per_seed"] == ["best=twin", None]
     assert fam["reachability"]["match"]["best"]["reached"] == 1

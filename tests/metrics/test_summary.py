@@ -83,8 +83,9 @@ def test_matches_are_decided_from_distances_and_eps(make):
     m0 = make.match_record([(10, {"best": 0.9, "floor": 0.7}), (100, {"best": 0.1, "floor": 2})])
     m1 = make.match_record([(10, {"best": 0.8, "floor": 0.6}), (100, {"best": 0.7, "floor": 0.6})])
     runs = [make.run(seed=0, matches=m0), make.run(seed=1, matches=m1)]
-    assert match_points(runs[0]) == ([10, 100], [None, "best"])
-    s = summarize(make.results(*runs), n_resamples=50)
+    cal = make.calibrator()
+    assert match_points(runs[0], cal(runs[0], {})) == ([10, 100], [None, "best"])
+    s = summarize(make.results(*runs), n_resamples=50, calibrator=cal)
     fam = s["families"]["toy-v1"]
     assert fam["matched"] == {"per_seed": ["best", None], "counts": {"best": 1}, "measured": 2}
     reach = fam["reachability"]["match"]["best"]
@@ -99,7 +100,8 @@ def test_matches_are_decided_from_distances_and_eps(make):
 def test_a_seed_without_match_statistics_is_not_counted(make):
     m = make.match_record([(10, {"best": 0.9, "floor": 0.7}), (100, {"best": 0.1, "floor": 2})])
     runs = [make.run(seed=0, matches=m), make.run(seed=1)]
-    reach = summarize(make.results(*runs), n_resamples=50)["families"]["toy-v1"]["reachability"]
+    s = summarize(make.results(*runs), n_resamples=50, calibrator=make.calibrator())
+    reach = s["families"]["toy-v1"]["reachability"]
     best = reach["match"]["best"]
     assert (best["reached"], best["seeds"], best["per_seed"]) == (1, 1, [100, None])
     assert best["curve"]["fraction"] == [0.0, 1.0, 1.0]
@@ -108,7 +110,7 @@ def test_a_seed_without_match_statistics_is_not_counted(make):
 
 def test_matching_the_floor_is_no_algorithm(make):
     m = make.match_record([(1000, {"best": 2.0, "floor": 0.0})])
-    s = summarize(make.results(make.run(matches=m)), n_resamples=50)
+    s = summarize(make.results(make.run(matches=m)), n_resamples=50, calibrator=make.calibrator())
     assert s["families"]["toy-v1"]["matched"]["per_seed"] == ["floor"]
     assert s["algorithmic_range"]["distinct"] == 0 and s["algorithmic_range"]["coverage"] == 0
 
