@@ -34,7 +34,7 @@ from leaderboard import figures
 from leaderboard.caches import FigureFailed, FigureRenders, PageCache, ResultsCache
 from leaderboard.checks import MAX_BODY_BYTES, EntryError
 from leaderboard.columns import COLUMNS, DEFAULT_SORT, column
-from leaderboard.formatting import fmt_ci, fmt_num, fmt_pct, safe_url
+from leaderboard.formatting import fmt_ci, fmt_gated, fmt_num, fmt_pct, safe_url
 from leaderboard.intake import Busy, Intake, background_process
 from leaderboard.store import SORT_KEYS, EntryRow, Store, StoreError
 from leaderboard.suites import AD_HOC, RANKED, SUITES
@@ -100,7 +100,9 @@ def create_app(
     app.state.page_cache = PageCache(store)
     app.state.figures = FigureRenders(store, pool=drawing)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.filters.update(num=fmt_num, ci=fmt_ci, pct=fmt_pct, safe_url=safe_url)
+    templates.env.filters.update(
+        num=fmt_num, ci=fmt_ci, pct=fmt_pct, gated=fmt_gated, safe_url=safe_url
+    )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _install_handlers(app)
     _add_api_routes(app)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from mesa_bench.metrics.robustness import gated_text
+
 
 def fmt_num(x: float | int | None, digits: int = 3) -> str:
     """Returns ``x`` rounded for a table cell, or an em dash where it is undefined."""
@@ -24,6 +26,14 @@ def fmt_ci(ci: list | tuple | None, digits: int = 3) -> str:
 def fmt_pct(x: float | None) -> str:
     """Returns ``x`` as a percentage, or an em dash."""
     return "\u2014" if x is None else f"{100 * x:.0f}%"
+
+
+def fmt_gated(value: float | None, n_capable: int | None, n_runs: int | None) -> str:
+    """Returns a gated figure with how many runs qualified: ``0.36 (3/3 capable)``, or
+    ``— (0/3 capable)``; a bare em dash where no run was eligible at all."""
+    if not n_runs:
+        return "\u2014"
+    return gated_text(value, n_capable or 0, n_runs)
 
 
 def safe_url(url: str) -> str | None:
