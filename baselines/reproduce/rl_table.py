@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from mesa_bench.metrics.behavioral import record_objective
 from mesa_bench.metrics.summary import split_score
 from mesa_bench.results import ResultsError, find_results, read_results
 
@@ -52,9 +53,7 @@ def rows(paths: list[Path]) -> list[dict]:
                             else None
                         ),
                         "first_last_episode": _first_last_episode(extras),
-                        "behavior": (
-                            run.behavior[split].objective if split in run.behavior else None
-                        ),
+                        "behavior": _objective(run.behavior.get(split)),
                     }
                 )
     out = []
@@ -85,10 +84,31 @@ def rows(paths: list[Path]) -> list[dict]:
                     if episodes
                     else None
                 ),
-                "behavior": sorted({r["behavior"] for r in runs if r["behavior"]}),
+                "behavior": dict(
+                    sorted(Counter(r["behavior"][0] for r in runs if r["behavior"]).items())
+                ),
+                "behavior_reasons": sorted(
+                    {r["behavior"][1] for r in runs if r["behavior"] and r["behavior"][1]}
+                ),
             }
         )
     return out
+
+
+def _objective(record) -> tuple[str, str | None] | None:
+    """Returns (objective or ``undetermined``, the reason) recomputed from the stored fits;
+    the writer's ``objective`` is not read. None where the split has no behaviour record."""
+    if record is None:
+        return None
+    out = record_objective(record)
+    return out["objective"] or "undetermined", out["reason"]
+
+
+def _behavior(counts: dict[str, int], reasons: list[str]) -> str:
+    if not counts:
+        return "-"
+    text = ", ".join(f"{k} x{n}" for k, n in counts.items())
+    return f"{text} ({'; '.join(reasons)})" if reasons else text
 
 
 def _first_last_episode(extras: dict) -> tuple[float, float] | None:
@@ -141,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
             f"| {len(r['seeds'])} | {r['budget'] / 1e6:.1f}M | {r['wall_s'] / 60:.1f} "
             f"| {r['performance']:.3g} ({r['reference']:.3g}) "
             f"| {_fmt(r['score'])} | {achieved} | {_fmt(r['keys_per_chest'])} | {episodes} "
-            f"| {', '.join(r['behavior']) or '-'} |"
+            f"| {_behavior(r['behavior'], r['behavior_reasons'])} |"
         )
     if args.json:
         args.json.write_text(json.dumps(table, indent=2))

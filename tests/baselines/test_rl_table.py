@@ -58,3 +58,15 @@ def test_table_reports_first_and_last_episode_on_tabular_mdp(run_config, tmp_pat
     assert abs(random_last - random_first) < 1.5
     psrl_line = next(x for x in stdout.splitlines() if "| reference/psrl | test |" in x)
     assert f"| {psrl_first:.2f} -> {psrl_last:.2f} |" in psrl_line
+
+
+def test_behavioral_objective_is_recomputed_or_undetermined_with_its_reason(run_config, tmp_path):
+    for method in ("reference/bfs", "reference/random"):
+        jobs.run(run_config(task="maze", method=method, n_eval=64))
+    stdout, rows = _table(tmp_path)
+    bfs, random = rows["reference/bfs", "goal-anywhere"], rows["reference/random", "goal-anywhere"]
+    assert bfs["behavior"] == {"base": 1} and bfs["behavior_reasons"] == []
+    assert random["behavior"] == {"undetermined": 1}
+    assert random["behavior_reasons"][0].startswith("not goal-directed")
+    line = next(x for x in stdout.splitlines() if "| reference/random | goal-anywhere |" in x)
+    assert "| undetermined x1 (not goal-directed: " in line
