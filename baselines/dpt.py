@@ -21,6 +21,7 @@ bottom: config, network, the method used for evaluation, then the training loop.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -33,6 +34,7 @@ from baselines import meta_training as mt
 from baselines import torch_training as tt
 from baselines.dpt_data import (
     BEHAVIOURS,
+    PretrainingBatch,
     oracle_name,
     pretraining_batch,
     transition_tokens,
@@ -286,6 +288,16 @@ class DPT(MethodEntry):
             )
         return name
 
+    def batches(
+        self, family: RLFamily, n_actions: int
+    ) -> Callable[[np.random.SeedSequence], PretrainingBatch]:
+        """Returns the function from one update's draw to its batch of ``config.batch``
+        trials (``ad`` overrides it); raises ValueError for a family without an oracle."""
+        cfg, oracle = self.config, self.oracle(family)
+        return lambda draw: pretraining_batch(
+            family, draw, cfg.batch, n_actions, cfg.behaviour, oracle
+        )
+
     def make_net(self, family: RLFamily) -> tuple[DPTNet, int]:
         """Returns the untrained network for ``family`` and its action count."""
         token_size, n_actions = env_shape(family)
@@ -296,9 +308,9 @@ class DPT(MethodEntry):
     ) -> Trained:
         cfg = self.config
         cfg.check()
-        oracle = self.oracle(family)
         device = tt.setup_torch(cfg, seed, self.name, ctx.device)
         net, n_actions = self.make_net(family)
+        sample = self.batches(family, n_actions)
         net.to(device)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
         progress = mt.Progress()
@@ -312,7 +324,7 @@ class DPT(MethodEntry):
         while progress.spent + cfg.batch <= budget:
             # --- sample ---
             draw = mt.train_stream(seed, "batch", progress.step)
-            batch = pretraining_batch(family, draw, cfg.batch, n_actions, cfg.behaviour, oracle)
+            batch = sample(draw)
 
             # --- update ---
             logits = net(batch.tokens.to(device))

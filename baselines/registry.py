@@ -14,4 +14,5 @@ METHODS: dict[str, str] = {
     "icl-transformer": "baselines.icl_transformer:ICLTransformer",
     "icl-lstm": "baselines.icl_lstm:ICLLSTM",
     "dpt": "baselines.dpt:DPT",
+    "ad": "baselines.ad:AD",
 }

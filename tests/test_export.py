@@ -53,6 +53,7 @@ TINY: dict[str, tuple[dict, int]] = {
     "icl-transformer": ({**ICL_TINY, "heads": 2, "max_points": 64}, 32),
     "icl-lstm": ({**ICL_TINY, "layers": 2}, 32),
     "dpt": ({**ICL_TINY, "heads": 2}, 32),
+    "ad": ({**ICL_TINY, "heads": 2}, 32),
 }
 
 

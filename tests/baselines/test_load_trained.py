@@ -29,6 +29,7 @@ TINY: dict[str, tuple[dict, int]] = {
     "icl-transformer": ({**ICL_TINY, "heads": 2}, 64),
     "icl-lstm": (ICL_TINY, 64),
     "dpt": ({**ICL_TINY, "heads": 2}, 64),
+    "ad": ({**ICL_TINY, "heads": 2}, 64),
 }
 
 

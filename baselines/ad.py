@@ -1,0 +1,89 @@
+"""Algorithm Distillation (Laskin et al. 2022, "In-context Reinforcement Learning with
+Algorithm Distillation") on rl families with a learning reference.
+
+A causal transformer is trained by next-action prediction on the learning histories of a
+source algorithm, one of the family's own references (UCB1 or Thompson on bandits, PSRL on
+tabular-mdp), recorded by ``baselines.ad_data``. A history is one trial of the source on
+a sampled train task, so it spans many episodes (pulls on a bandit). The paper cuts
+windows out of histories thousands of episodes long; here a trial is the whole history the
+model will face at evaluation, so the window is the trial and training sees every context
+length that evaluation does. At evaluation the model acts online and its own transitions
+become its context, exactly as ``dpt``'s agent does: network, token layout, cached agent,
+trainer, checkpoint and export are dpt's, only the pretraining data differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from baselines import meta_training as mt
+from baselines.ad_data import history_batch, source_name
+from baselines.dpt import DPT
+from baselines.dpt_data import PretrainingBatch
+from mesa_bench.api import RLFamily, TaskFamily
+
+
+@dataclass
+class ADConfig(mt.TrainConfig):
+    """Algorithm Distillation; every field of ``TrainConfig`` applies (``batch`` is source
+    histories, that is trials, per update).
+
+    Attributes:
+        width: embedding width.
+        layers: transformer blocks (pre-norm, GELU MLP of 4 x width, no dropout).
+        heads: attention heads.
+        source: the reference whose histories are distilled, or ``auto`` (``ucb1`` where
+            the family has it, else ``thompson``, else ``psrl``).
+    """
+
+    description: str = "transformer distilling a source algorithm's learning histories (AD)"
+    lr_schedule: str = "cosine"
+    width: int = 64
+    layers: int = 2
+    heads: int = 4
+    source: str = "auto"
+
+    def check(self) -> None:
+        super().check()
+        if min(self.width, self.layers, self.heads) < 1:
+            raise ValueError("method.width, layers and heads must be at least 1")
+        if self.width % self.heads:
+            raise ValueError(f"method.width={self.width} must be a multiple of heads={self.heads}")
+        if not self.source:
+            raise ValueError("method.source must name a reference or be 'auto'")
+
+
+class AD(DPT):
+    """Registry entry ``ad``: distils a learning reference of the family into a DPTNet.
+
+    Applies to the rl families with a reference that learns (``ucb1``, ``thompson``,
+    ``greedy``, ``psrl``). The budget counts source histories (trials) used for
+    pretraining.
+    """
+
+    config_class: ClassVar[type[ADConfig]] = ADConfig  # type: ignore[assignment]
+    default_budget: ClassVar[int] = 128_000
+    config: ADConfig  # type: ignore[assignment]
+
+    def applies_to(self, family: TaskFamily) -> bool:
+        return family.spec.kind == "rl" and source_name(family, self.config.source) is not None
+
+    def source(self, family: RLFamily) -> str:
+        """Returns the source reference for ``family``; raises ValueError where it has none."""
+        name = source_name(family, self.config.source)
+        if name is None:
+            raise ValueError(
+                f"method.source={self.config.source!r}: {family.spec.name} has no such learning "
+                f"reference (its references: {', '.join(family.spec.references)})"
+            )
+        return name
+
+    def batches(
+        self, family: RLFamily, n_actions: int
+    ) -> Callable[[np.random.SeedSequence], PretrainingBatch]:
+        cfg, source = self.config, self.source(family)
+        return lambda draw: history_batch(family, draw, cfg.batch, n_actions, source)

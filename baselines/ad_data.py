@@ -1,0 +1,87 @@
+"""Pretraining data of Algorithm Distillation (``baselines.ad``).
+
+One pretraining example is the learning history of a source algorithm, one of the
+family's own references, over one trial on a sampled train task: on a bandit a trial is
+many pulls (each pull an episode), on ``tabular-mdp`` many episodes, so the history crosses
+episode ends as the paper's across-episode context does. The label at every step is the
+source's action distribution there (the paper's label is the action taken; the
+distribution is its expectation, with less noise). Tokens are dpt's ``transition_tokens``,
+so the network, the cached agent and the trainer are dpt's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from baselines.dpt_data import PretrainingBatch, transition_tokens
+from mesa_bench import seeding
+from mesa_bench.api import Method, RLFamily, TrialObs, sample_categorical
+from mesa_bench.protocol.rl import live_mask, run_rl_trials, step_probs
+
+# the sources tried in this order when the config says ``auto``: UCB1's history improves
+# most within a bandit trial (it explores every arm, then narrows); Thompson on
+# bandit-cue, which lacks it; PSRL on tabular-mdp
+AUTO_SOURCES = ("ucb1", "thompson", "psrl")
+
+
+def source_name(family: RLFamily, wanted: str) -> str | None:
+    """Returns the reference of ``family`` that ``wanted`` (a name or ``auto``) picks, or
+    None where it has none that learns (a privileged or random reference is no source)."""
+    learners = [
+        name
+        for name in family.spec.references
+        if name != "random" and not family.make_reference(name, np.random.default_rng(0)).privileged
+    ]
+    if wanted != "auto":
+        return wanted if wanted in learners else None
+    return next((name for name in AUTO_SOURCES if name in learners), None)
+
+
+class Source(Method):
+    """Acts as the source reference does and records every step and its distribution."""
+
+    name = "ad-source"
+    privileged = True  # only to hand the tasks on to a privileged source
+
+    def __init__(self, rng: np.random.Generator, source: Method):
+        self.rng, self.source = rng, source
+
+    def reset(self, batch: int, tasks: Any = None) -> None:
+        self.source.reset(batch, tasks if self.source.privileged else None)
+        self.steps: list[TrialObs] = []
+        self.labels: list[np.ndarray] = []
+
+    def act(self, obs: TrialObs) -> np.ndarray:
+        probs = step_probs(self.source, obs)
+        self.steps.append(obs)
+        self.labels.append(probs)
+        return sample_categorical(self.rng, probs)
+
+
+def history_batch(
+    family: RLFamily, draw: np.random.SeedSequence, n: int, n_actions: int, source: str
+) -> PretrainingBatch:
+    """Returns ``n`` learning histories of ``source`` on train tasks, all draws from ``draw``."""
+    task_seed, policy_seed, env_seed = draw.spawn(3)
+    tasks = family.sample_tasks(task_seed, n, "train")
+    rng = seeding.generator(policy_seed)
+    actor = Source(rng, family.make_reference(source, rng))
+    env = family.make_env(tasks, "train")
+    try:
+        episodes = family.trial_episodes("train")
+        run_rl_trials(env, actor, episodes, seeding.int_seed(env_seed) % 2**31, tasks)
+    finally:
+        env.close()
+    prev, tokens = None, []
+    for x in actor.steps:
+        tokens.append(transition_tokens(prev, x, n_actions))
+        prev = x.obs
+    live = live_mask(actor.steps, episodes).T
+    return PretrainingBatch(
+        tokens=torch.from_numpy(np.stack(tokens, axis=1)),
+        targets=torch.from_numpy(np.stack(actor.labels, axis=1).astype(np.float32)),
+        live=torch.from_numpy(np.ascontiguousarray(live)),
+    )
