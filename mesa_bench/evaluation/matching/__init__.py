@@ -21,11 +21,10 @@ neither is run and scored as usual; its record simply has no match statistics.
 
 Thresholds ``eps_A`` are calibrated per family by running every reference as a method on
 the same ``test`` trials and comparing every other one with it; a matcher calibrates
-once and keeps them (and the references' sequence outputs) for its run. Two references
-that act alike on ``test`` get ``eps = 0`` (e.g. maze's ``bfs`` and ``bfs-corner`` at
-diversity 0, where the goal is the corner): nothing is ever matched to either, the match
-point's ``matched`` is None ("no known algorithm"), by design, since ``test`` cannot tell
-them apart.
+once and keeps them (and the references' sequence outputs) for its run. References that
+act alike on ``test`` (maze's ``bfs`` and ``bfs-corner`` at diversity 0) are one class.
+Readers of results files do not take the stored thresholds: they recalibrate the family
+rebuilt from the run's config (``mesa_bench.evaluation.calibrations``).
 
 The pieces: ``recorder`` (what the method saw and did), one module per kind comparing
 the references with the method on that record (each kind's replay sits beside its trial
