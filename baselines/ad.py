@@ -60,9 +60,14 @@ class ADConfig(mt.TrainConfig):
 class AD(DPT):
     """Registry entry ``ad``: distils a learning reference of the family into a DPTNet.
 
-    Applies to the rl families with a reference that learns (``ucb1``, ``thompson``,
-    ``greedy``, ``psrl``). The budget counts source histories (trials) used for
-    pretraining.
+    Applies where ``method.source`` names a reference of the family that learns and is not
+    privileged; ``auto`` picks ``ucb1`` on bandit, ``thompson`` on bandit-cue, ``psrl`` on
+    tabular-mdp. The budget counts source histories (trials) used for pretraining; the
+    default, 128k, is 2000 steps of 64, about 5 minutes on one thread with evaluation. On
+    seed 0 it scores 0.63 on ``bandit`` (0.56 after 5k histories, 0.61 after 32k) and is
+    closest to UCB1 by KL (0.47; Thompson 1.25), though not by the match rule's margin; per
+    fifth of a trial it pulls the best arm as often as UCB1 on the same trials (0.31 rising
+    to 0.50 for both), so it distils its source's pace rather than beating it.
     """
 
     config_class: ClassVar[type[ADConfig]] = ADConfig  # type: ignore[assignment]
