@@ -65,10 +65,10 @@ class AD(DPT):
     tabular-mdp. The budget counts source histories (trials) used for pretraining; the
     default, 128k, is 2000 steps of 64, about 5 minutes on one thread with evaluation. On
     seed 0 it scores 0.63 on ``bandit`` (0.56 after 5k histories, 0.64 after 32k; a run
-    budgeted at 32k ends at 0.61) and is
-    closest to UCB1 by KL (0.47; Thompson 1.25), though not by the match rule's margin; per
-    fifth of a trial it pulls the best arm as often as UCB1 on the same trials (0.31 rising
-    to 0.50 for both), so it distils its source's pace rather than beating it.
+    budgeted at 32k ends at 0.61) and is closest to UCB1 by KL (0.47; Thompson 1.25), though
+    not by the match rule's margin; per fifth of a trial it pulls the best arm as often as
+    UCB1 on the same trials (0.31 rising to 0.50 for both), so it distils its source's pace
+    rather than beating it.
     """
 
     config_class: ClassVar[type[ADConfig]] = ADConfig  # type: ignore[assignment]
