@@ -10,8 +10,8 @@ Changelog:
     mesa-v1-quick v2: rl budgets at which the baselines are competent where they can be
         cheaply (rl2 on bandit; rl2 and memoryless on maze at diversity 0; rl2 on
         keys-chests), so that the quick suite's rl rows show the phenomena; bandit-cue and
-        tabular-mdp keep 0.5M for rl2 and memoryless (they need 30-40M steps); dpt on
-        bandit, bandit-cue and tabular-mdp.
+        tabular-mdp keep 0.5M for rl2 and memoryless (they need 30-40M steps); dpt and ad
+        on bandit, bandit-cue and tabular-mdp.
 """
 
 from __future__ import annotations
@@ -77,12 +77,12 @@ MESA_V1_QUICK = Suite(
     n_eval=256,
     entries=_entries(
         {
-            # dpt counts pretraining datasets (trials), not env steps
-            "bandit": {**_rl(3_000_000), "dpt": 32_000},
+            # dpt and ad count pretraining trials (datasets, source histories), not env steps
+            "bandit": {**_rl(3_000_000), "dpt": 32_000, "ad": 32_000},
             "maze": {"rl2": 2_500_000, "memoryless": 3_000_000},
             "keys-chests": {"rl2": 2_500_000, "memoryless": 2_000_000},
-            "bandit-cue": {**_rl(500_000), "dpt": 32_000},
-            "tabular-mdp": {**_rl(500_000), "dpt": 64_000},
+            "bandit-cue": {**_rl(500_000), "dpt": 32_000, "ad": 32_000},
+            "tabular-mdp": {**_rl(500_000), "dpt": 64_000, "ad": 64_000},
             "icl-regression": {
                 "icl-transformer": 100_000,
                 "icl-lstm": 100_000,
