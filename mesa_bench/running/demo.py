@@ -1,9 +1,11 @@
-"""``make demo``: the quick suite's rl baselines and references on bandit and maze.
+"""``make demo``: the quick suite's methods and references on bandit and maze.
 
-Runs ``rl2``, ``memoryless`` and every reference on the ``bandit`` and ``maze`` families of
-``mesa-v1-quick`` (3 seeds each) on two local workers, then the report and the local
-leaderboard, and prints where everything is. ``--references-only`` evaluates just the
-bandit references (seconds, no training).
+Runs every method of the ``bandit`` and ``maze`` entries of ``mesa-v1-quick`` (rl2 and
+memoryless on both, dpt and ad on the bandit, and every reference; 3 seeds each) on two
+local workers, then the report and the local leaderboard, and prints where everything is.
+Since suite v2 the rl2 budgets are ones at which rl2 is competent on both families, so the
+report shows in-context learning on the bandit and goal misgeneralization on the maze.
+``--references-only`` evaluates just the bandit references (seconds, no training).
 """
 
 from __future__ import annotations
