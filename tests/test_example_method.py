@@ -106,6 +106,7 @@ def test_installed_package_is_listed_trained_reevaluated_reported_and_submitted(
 
     # --- submit to a local leaderboard ---
     db = tmp_path / "board.sqlite"
+    mesa_bench(site, "leaderboard", "migrate", "--db", str(db), cwd=tmp_path)
     token = mesa_bench(
         site, "leaderboard", "add-submitter", "tester", "--db", str(db), cwd=tmp_path
     )

@@ -14,6 +14,7 @@ import pytest
 
 from leaderboard.store import Store
 from mesa_bench.api import ReferenceMethod
+from mesa_bench.evaluation.calibrations import run_calibration
 from mesa_bench.registry import METHODS
 from mesa_bench.results import read_results
 from mesa_bench.running.suite_jobs import selected_suite
@@ -54,6 +55,9 @@ def check_outputs(out: Path) -> None:
     assert sorted((r.family, r.seed) for r in bundle.runs) == sorted(
         (read_results(p).runs[0].family, read_results(p).runs[0].seed) for p in paths
     )
+    # a bundle keeps each run's config, so readers can rebuild its family and calibrate the
+    # match (without it every run of a suite bundle read "not measured")
+    assert all(run_calibration(run, bundle.config) is not None for run in bundle.runs)
     report = out / SUITE / "report"
     assert json.loads((report / "metrics.json").read_text())
     assert list(report.glob("*.png"))

@@ -78,7 +78,14 @@ def made_up_results(name: str, skill: float, seeds: int = 3, n_trials: int = 8) 
 
 
 def add_submitter(db: Path, name: str) -> str:
-    """Returns the token of a new submitter ``name`` in ``db`` (``leaderboard add-submitter``)."""
+    """Returns the token of a new submitter ``name`` in ``db`` (``leaderboard add-submitter``),
+    creating the database first (``leaderboard migrate``) where it does not exist."""
+    if not db.exists():
+        migrated = subprocess.run(
+            [*CLI, "migrate", "--db", str(db)], capture_output=True, text=True
+        )
+        if migrated.returncode != 0:
+            raise RuntimeError(f"migrate failed: {migrated.stderr.strip()}")
     done = subprocess.run(
         [*CLI, "add-submitter", name, "--db", str(db)], capture_output=True, text=True
     )

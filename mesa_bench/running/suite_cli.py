@@ -170,7 +170,13 @@ def collect(sel: Selection) -> dict[str, Path]:
         bundle = files[0].model_copy(
             update={
                 "runs": [run for f in files for run in f.runs],
-                "config": {"suite": sel.suite.name, "method": method},
+                # each run's own config, from which readers rebuild its family to calibrate
+                # the match (mesa_bench.evaluation.calibrations); without it, not measured
+                "config": {
+                    "suite": sel.suite.name,
+                    "method": method,
+                    "bundle": [f.config for f in files],
+                },
             }
         )
         bundle.suite.version = sel.suite.version
