@@ -20,7 +20,6 @@ bottom: config, network, the method used for evaluation, then the training loop.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -47,7 +46,6 @@ from mesa_bench.api import (
     RLFamily,
     TaskFamily,
     TrialObs,
-    final_checkpoint,
     sample_categorical,
 )
 from mesa_bench.evaluation.evaluator import Evaluator
@@ -312,55 +310,32 @@ class DPT(MethodEntry):
         net, n_actions = self.make_net(family)
         sample = self.batches(family, n_actions)
         net.to(device)
-        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-        progress = mt.Progress()
-        parts = dict(progress=progress, net=net, optimizer=optimizer)
-        checkpoint = tt.checkpointer(cfg, family, budget, seed, ctx.run_dir)
-        tt.restore(checkpoint.load(evaluator), **parts)
-        started, spent_at_start = time.perf_counter(), progress.spent
+        loop = mt.OuterLoop(cfg, family, evaluator, budget, seed, ctx, net, unit="datasets")
 
         make_method = DPTAgent.factory(self.name, net, n_actions, device)
 
-        while progress.spent + cfg.batch <= budget:
+        while loop.running():
             # --- sample ---
-            draw = mt.train_stream(seed, "batch", progress.step)
-            batch = sample(draw)
+            batch = sample(loop.draw())
 
             # --- update ---
             logits = net(batch.tokens.to(device))
             loss = dpt_loss(logits, batch.targets.to(device), batch.live.to(device))
-            loss.backward()
-            norm = mt.clip_and_step(cfg, list(net.parameters()), optimizer, progress.spent, budget)
-            progress.step += 1
-            progress.spent += cfg.batch
+            norm = loop.step(loss)
 
             # --- evaluate ---
-            if progress.step % cfg.log_every == 0:
-                elapsed = max(time.perf_counter() - started, 1e-9)
-                metrics = {
-                    "train/loss": loss.item(),
-                    "train/grad_norm": norm,
-                    "train/datasets_per_s": (progress.spent - spent_at_start) / elapsed,
-                }
-                ctx.log(metrics, progress.spent)
-            if evaluator.due(progress.spent):
-                evaluator.checkpoint(progress.spent, make_method)
-            if mt.should_save(cfg, progress):
-                checkpoint.save(tt.state_of(**parts), evaluator)
+            if loop.log_due():
+                loop.log({"train/loss": loss.item(), "train/grad_norm": norm})
+            loop.evaluate_and_save(make_method)
 
-        final_checkpoint(evaluator, progress.spent, make_method)
-        checkpoint.save(tt.state_of(**parts), evaluator, finished=True)  # the final model
-        return Trained(make_method, progress.spent, tt.parameter_count(net))
+        return loop.finish(make_method)
 
     def load_trained(self, family: RLFamily, ctx: TrainContext) -> Trained:
         """Returns the model a finished ``train`` saved in ``ctx.run_dir``."""
-        parts = tt.final_parts(self.config, family, ctx.run_dir)
-        device = tt.prepare(self.config, ctx.device)
         net, n_actions = self.make_net(family)
-        net.load_state_dict(parts["net"])
-        net.to(device)
+        device, spent = mt.load_final(self.config, family, ctx, net)
         make_method = DPTAgent.factory(self.name, net, n_actions, device)
-        return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(net))
+        return Trained(make_method, spent, tt.parameter_count(net))
 
     def exportable(self, family: RLFamily, trained: Trained) -> Exportable:
         """Returns the model as a program module (``exporting.decision_transformer``)."""

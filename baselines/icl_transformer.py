@@ -18,7 +18,6 @@ the training loop (sample, update, evaluate).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -27,7 +26,7 @@ from torch import nn
 
 from baselines import meta_training as mt
 from baselines import torch_training as tt
-from mesa_bench.api import Exportable, Method, MethodFactory, final_checkpoint
+from mesa_bench.api import Exportable, Method, MethodFactory
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 from mesa_bench.protocol.sequence import SequenceBatch, SequenceFamily, squared_error
@@ -229,61 +228,42 @@ class ICLTransformer(MethodEntry):
                     f"the {dim} input coordinates of {family.spec.name}"
                 )
         net = self.make_net(dim).to(device)
-        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-        progress = mt.Progress()
-        parts = dict(progress=progress, net=net, optimizer=optimizer)
-        checkpoint = tt.checkpointer(cfg, family, budget, seed, ctx.run_dir)
-        tt.restore(checkpoint.load(evaluator), **parts)
-        started, spent_at_start = time.perf_counter(), progress.spent
+        loop = mt.OuterLoop(cfg, family, evaluator, budget, seed, ctx, net)
 
         make_method = ICLPredictor.factory(self.name, net, device)
 
-        while progress.spent + cfg.batch <= budget:
+        while loop.running():
             # --- sample ---
-            draw = mt.train_stream(seed, "batch", progress.step)
-            dims = curriculum_dims(cfg, progress.step, dim)
-            batch = family.sample_batch(draw, cfg.batch, "train", dims=dims)
-            points = curriculum_points(cfg, progress.step, batch.ys.shape[1])
+            dims = curriculum_dims(cfg, loop.progress.step, dim)
+            batch = family.sample_batch(loop.draw(), cfg.batch, "train", dims=dims)
+            points = curriculum_points(cfg, loop.progress.step, batch.ys.shape[1])
             if points < batch.ys.shape[1]:
                 batch = SequenceBatch(batch.xs[:, :points], batch.ys[:, :points])
 
             # --- update ---
             preds = net(batch.xs.to(device), batch.ys.to(device))
             loss = squared_error(preds, batch).mean()
-            loss.backward()
-            norm = mt.clip_and_step(cfg, list(net.parameters()), optimizer, progress.spent, budget)
-            progress.step += 1
-            progress.spent += cfg.batch
+            norm = loop.step(loss)
 
             # --- evaluate ---
-            if progress.step % cfg.log_every == 0:
-                elapsed = max(time.perf_counter() - started, 1e-9)
+            if loop.log_due():
                 metrics = {
                     "train/loss": loss.item(),
                     "train/grad_norm": norm,
                     "train/points": float(points),
                     "train/dims": float(dim if dims is None else dims),
-                    "train/prompts_per_s": (progress.spent - spent_at_start) / elapsed,
                 }
-                ctx.log(metrics, progress.spent)
-            if evaluator.due(progress.spent):
-                evaluator.checkpoint(progress.spent, make_method)
-            if mt.should_save(cfg, progress):
-                checkpoint.save(tt.state_of(**parts), evaluator)
+                loop.log(metrics)
+            loop.evaluate_and_save(make_method)
 
-        final_checkpoint(evaluator, progress.spent, make_method)
-        checkpoint.save(tt.state_of(**parts), evaluator, finished=True)  # the final model
-        return Trained(make_method, progress.spent, tt.parameter_count(net))
+        return loop.finish(make_method)
 
     def load_trained(self, family: SequenceFamily, ctx: TrainContext) -> Trained:
         """Returns the model a finished ``train`` saved in ``ctx.run_dir``."""
-        parts = tt.final_parts(self.config, family, ctx.run_dir)
-        device = tt.prepare(self.config, ctx.device)
         net = self.make_net(mt.prompt_dim(family))
-        net.load_state_dict(parts["net"])
-        net.to(device)
+        device, spent = mt.load_final(self.config, family, ctx, net)
         make_method = ICLPredictor.factory(self.name, net, device)
-        return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(net))
+        return Trained(make_method, spent, tt.parameter_count(net))
 
     def exportable(self, family: SequenceFamily, trained: Trained) -> Exportable:
         """Returns the model as a program module (``exporting.in_context``)."""

@@ -24,7 +24,6 @@ evaluation, then the training loop (sample, update, evaluate).
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -33,7 +32,7 @@ from torch import nn
 
 from baselines import meta_training as mt
 from baselines import torch_training as tt
-from mesa_bench.api import Exportable, Method, MethodFactory, final_checkpoint
+from mesa_bench.api import Exportable, Method, MethodFactory
 from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 from mesa_bench.protocol.sequence import SequenceBatch, SequenceFamily, squared_error
@@ -213,56 +212,33 @@ class MAML(MethodEntry):
         cfg.check()
         device = tt.setup_torch(cfg, seed, self.name, ctx.device)
         meta = self.make_learner(mt.prompt_dim(family, seed)).to(device)
-        optimizer = torch.optim.Adam(meta.parameters(), lr=cfg.lr)
-        progress = mt.Progress()
-        parts = dict(progress=progress, meta=meta, optimizer=optimizer)
-        checkpoint = tt.checkpointer(cfg, family, budget, seed, ctx.run_dir)
-        tt.restore(checkpoint.load(evaluator), **parts)
-        started, spent_at_start = time.perf_counter(), progress.spent
+        loop = mt.OuterLoop(cfg, family, evaluator, budget, seed, ctx, meta, part="meta")
 
         make_method = AdaptingPredictor.factory(self.name, meta, cfg.inner_steps, device)
 
-        while progress.spent + cfg.batch <= budget:
+        while loop.running():
             # --- sample ---
-            draw = mt.train_stream(seed, "batch", progress.step)
-            batch = family.sample_batch(draw, cfg.batch, "train")
+            batch = family.sample_batch(loop.draw(), cfg.batch, "train")
 
             # --- update ---
             preds = adapt_and_predict(meta, batch, cfg.inner_steps, cfg.first_order, device)
             loss = squared_error(preds, batch).mean()
-            loss.backward()
-            norm = mt.clip_and_step(cfg, list(meta.parameters()), optimizer, progress.spent, budget)
-            progress.step += 1
-            progress.spent += cfg.batch
+            norm = loop.step(loss)
 
             # --- evaluate ---
-            if progress.step % cfg.log_every == 0:
-                elapsed = max(time.perf_counter() - started, 1e-9)
-                metrics = {
-                    "train/loss": loss.item(),
-                    "train/grad_norm": norm,
-                    "train/prompts_per_s": (progress.spent - spent_at_start) / elapsed,
-                }
-                ctx.log(metrics, progress.spent)
-            if evaluator.due(progress.spent):
-                evaluator.checkpoint(progress.spent, make_method)
-            if mt.should_save(cfg, progress):
-                checkpoint.save(tt.state_of(**parts), evaluator)
+            if loop.log_due():
+                loop.log({"train/loss": loss.item(), "train/grad_norm": norm})
+            loop.evaluate_and_save(make_method)
 
-        final_checkpoint(evaluator, progress.spent, make_method)
-        checkpoint.save(tt.state_of(**parts), evaluator, finished=True)  # the final model
-        return Trained(make_method, progress.spent, tt.parameter_count(meta))
+        return loop.finish(make_method)
 
     def load_trained(self, family: SequenceFamily, ctx: TrainContext) -> Trained:
         """Returns the learner a finished ``train`` saved in ``ctx.run_dir``."""
         cfg = self.config
-        parts = tt.final_parts(cfg, family, ctx.run_dir)
-        device = tt.prepare(cfg, ctx.device)
         meta = self.make_learner(mt.prompt_dim(family))
-        meta.load_state_dict(parts["meta"])
-        meta.to(device)
+        device, spent = mt.load_final(cfg, family, ctx, meta, part="meta")
         make_method = AdaptingPredictor.factory(self.name, meta, cfg.inner_steps, device)
-        return Trained(make_method, parts["progress"]["spent"], tt.parameter_count(meta))
+        return Trained(make_method, spent, tt.parameter_count(meta))
 
     def exportable(self, family: SequenceFamily, trained: Trained) -> Exportable:
         """Returns the model as a program module (``exporting.adapted_regression``)."""

@@ -1,10 +1,12 @@
 """What the learning-to-learn baselines share: the config base, draws, the outer step.
 
 The trainers of ``lstm-optimizer``, ``l2l-learnable-optimizer``, ``maml``, ``meta-sgd``,
-``icl-transformer`` and ``icl-lstm`` each read top to bottom in their own file; this module
-holds the pieces all of them call, so seeding and the outer step exist once (torch
-set-up and the checkpoint file are ``baselines.torch_training``'s, shared with the rl
-baselines).
+``icl-transformer``, ``icl-lstm``, ``dpt`` and ``ad`` each read top to bottom in their own
+file; this module holds the pieces all of them call, so seeding and the outer step exist
+once (torch set-up and the checkpoint file are ``baselines.torch_training``'s, shared with
+the rl baselines). The trainers that take one outer step per sampled batch (``maml``,
+``meta-sgd``, the icl models, ``dpt``, ``ad``) also share ``OuterLoop``: their loops differ
+only in how a batch is drawn and what loss it gives.
 
 Every draw of a training loop comes from a named stream of the run's seed, keyed by the
 outer step (``train_stream(seed, "batch", step)``), never from a generator that advances:
@@ -15,15 +17,19 @@ that was never killed, so it ends with the same numbers.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch import nn
 
+from baselines import torch_training as tt
 from mesa_bench import seeding
-from mesa_bench.api import SequenceFamily
-from mesa_bench.protocol.entry import MethodConfig
+from mesa_bench.api import MethodFactory, SequenceFamily, TaskFamily, final_checkpoint
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.protocol.entry import MethodConfig, TrainContext, Trained
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -129,3 +135,112 @@ class Progress:
 def should_save(cfg: TrainConfig, progress: Progress) -> bool:
     """Returns True when a resumable checkpoint is due after the current outer step."""
     return cfg.save_every > 0 and progress.step % cfg.save_every == 0
+
+
+# --- one outer step per batch ---
+
+
+class OuterLoop:
+    """The bookkeeping of a loop that takes one Adam step per sampled batch of
+    ``cfg.batch``: resume, the budget, the step's draw, the clipped step, metrics, evaluation
+    checkpoints and saves. The trainer keeps the sampling and the loss::
+
+        loop = OuterLoop(cfg, family, evaluator, budget, seed, ctx, net, unit="prompts")
+        while loop.running():
+            batch = sample(loop.draw())
+            loss = ...
+            norm = loop.step(loss)
+            if loop.log_due():
+                loop.log({"train/loss": loss.item(), "train/grad_norm": norm})
+            loop.evaluate_and_save(make_method)
+        return loop.finish(make_method)
+
+    Args:
+        cfg: the trainer's config.
+        family: the family trained on (part of the checkpoint's fingerprint).
+        evaluator: scores the method at its checkpoints; saved with the run.
+        budget: what the run may spend, in batch items.
+        seed: the run's seed.
+        ctx: the run folder and the tracker.
+        model: the trained module, already on its device; saved under ``part``.
+        part: the module's name in the checkpoint.
+        unit: what the budget counts, named in the throughput metric ``train/<unit>_per_s``.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        family: TaskFamily,
+        evaluator: Evaluator,
+        budget: int,
+        seed: int,
+        ctx: TrainContext,
+        model: nn.Module,
+        part: str = "net",
+        unit: str = "prompts",
+    ):
+        self.cfg, self.evaluator, self.budget, self.seed = cfg, evaluator, budget, seed
+        self.ctx, self.model, self.unit = ctx, model, unit
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.progress = Progress()
+        self.parts = {"progress": self.progress, part: model, "optimizer": self.optimizer}
+        self.checkpointer = tt.checkpointer(cfg, family, budget, seed, ctx.run_dir)
+        tt.restore(self.checkpointer.load(evaluator), **self.parts)
+        self.started, self.spent_at_start = time.perf_counter(), self.progress.spent
+
+    def running(self) -> bool:
+        """Returns True while one more batch fits in the budget."""
+        return self.progress.spent + self.cfg.batch <= self.budget
+
+    def draw(self) -> np.random.SeedSequence:
+        """Returns the seed sequence of this outer step's batch."""
+        return train_stream(self.seed, "batch", self.progress.step)
+
+    def step(self, loss: torch.Tensor) -> float:
+        """Backpropagates ``loss``, takes the clipped outer step and counts the batch as
+        spent; returns the gradient norm."""
+        loss.backward()
+        params = list(self.model.parameters())
+        norm = clip_and_step(self.cfg, params, self.optimizer, self.progress.spent, self.budget)
+        self.progress.step += 1
+        self.progress.spent += self.cfg.batch
+        return norm
+
+    def log_due(self) -> bool:
+        """Returns True when the step just taken is one whose metrics go to the tracker."""
+        return self.progress.step % self.cfg.log_every == 0
+
+    def log(self, metrics: dict[str, float]) -> None:
+        """Sends ``metrics`` and the throughput since this process started to the tracker."""
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        rate = (self.progress.spent - self.spent_at_start) / elapsed
+        self.ctx.log({**metrics, f"train/{self.unit}_per_s": rate}, self.progress.spent)
+
+    def evaluate_and_save(self, make_method: MethodFactory) -> None:
+        """Scores ``make_method`` where an evaluation checkpoint is due, then saves the run
+        where a resumable checkpoint is."""
+        if self.evaluator.due(self.progress.spent):
+            self.evaluator.checkpoint(self.progress.spent, make_method)
+        if should_save(self.cfg, self.progress):
+            self.checkpointer.save(tt.state_of(**self.parts), self.evaluator)
+
+    def finish(self, make_method: MethodFactory) -> Trained:
+        """Scores the final model, saves it as the finished run and returns it."""
+        final_checkpoint(self.evaluator, self.progress.spent, make_method)
+        self.checkpointer.save(tt.state_of(**self.parts), self.evaluator, finished=True)
+        return Trained(make_method, self.progress.spent, tt.parameter_count(self.model))
+
+
+def load_final(
+    cfg: TrainConfig, family: TaskFamily, ctx: TrainContext, model: nn.Module, part: str = "net"
+) -> tuple[torch.device, int]:
+    """Loads the ``part`` a finished run in ``ctx.run_dir`` saved into ``model`` and moves it
+    to the run's device; returns the device and the budget the run spent.
+
+    Raises ValueError where the folder holds no finished run of ``cfg`` on ``family``.
+    """
+    parts = tt.final_parts(cfg, family, ctx.run_dir)
+    device = tt.prepare(cfg, ctx.device)
+    model.load_state_dict(parts[part])
+    model.to(device)
+    return device, parts["progress"]["spent"]
