@@ -20,39 +20,27 @@ from typing import ClassVar
 
 import numpy as np
 
-from baselines import meta_training as mt
 from baselines.ad_data import history_batch, source_name
-from baselines.dpt import DPT
+from baselines.dpt import DPT, InContextConfig
 from baselines.dpt_data import PretrainingBatch
 from mesa_bench.api import RLFamily, TaskFamily
 
 
 @dataclass
-class ADConfig(mt.TrainConfig):
-    """Algorithm Distillation; every field of ``TrainConfig`` applies (``batch`` is source
-    histories, that is trials, per update).
+class ADConfig(InContextConfig):
+    """Algorithm Distillation; every field of ``InContextConfig`` applies (``batch`` is
+    source histories, that is trials, per update).
 
     Attributes:
-        width: embedding width.
-        layers: transformer blocks (pre-norm, GELU MLP of 4 x width, no dropout).
-        heads: attention heads.
         source: the reference whose histories are distilled, or ``auto`` (``ucb1`` where
             the family has it, else ``thompson``, else ``psrl``).
     """
 
     description: str = "transformer distilling a source algorithm's learning histories (AD)"
-    lr_schedule: str = "cosine"
-    width: int = 64
-    layers: int = 2
-    heads: int = 4
     source: str = "auto"
 
     def check(self) -> None:
         super().check()
-        if min(self.width, self.layers, self.heads) < 1:
-            raise ValueError("method.width, layers and heads must be at least 1")
-        if self.width % self.heads:
-            raise ValueError(f"method.width={self.width} must be a multiple of heads={self.heads}")
         if not self.source:
             raise ValueError("method.source must name a reference or be 'auto'")
 

@@ -14,12 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
-from baselines.dpt_data import PretrainingBatch, transition_tokens
-from mesa_bench import seeding
+from baselines.dpt_data import PretrainingBatch, Recorder, recorded_batch
 from mesa_bench.api import Method, RLFamily, TrialObs, sample_categorical
-from mesa_bench.protocol.rl import live_mask, run_rl_trials, step_probs
+from mesa_bench.protocol.rl import step_probs
 
 # the sources tried in this order when the config says ``auto``: UCB1's history improves
 # most within a bandit trial (it explores every arm, then narrows); Thompson on
@@ -40,24 +38,21 @@ def source_name(family: RLFamily, wanted: str) -> str | None:
     return next((name for name in AUTO_SOURCES if name in learners), None)
 
 
-class Source(Method):
+class Source(Recorder):
     """Acts as the source reference does and records every step and its distribution."""
 
     name = "ad-source"
-    privileged = True  # only to hand the tasks on to a privileged source
 
     def __init__(self, rng: np.random.Generator, source: Method):
         self.rng, self.source = rng, source
 
     def reset(self, batch: int, tasks: Any = None) -> None:
+        super().reset(batch, tasks)
         self.source.reset(batch, tasks if self.source.privileged else None)
-        self.steps: list[TrialObs] = []
-        self.labels: list[np.ndarray] = []
 
     def act(self, obs: TrialObs) -> np.ndarray:
         probs = step_probs(self.source, obs)
-        self.steps.append(obs)
-        self.labels.append(probs)
+        self.record(obs, probs)
         return sample_categorical(self.rng, probs)
 
 
@@ -65,23 +60,6 @@ def history_batch(
     family: RLFamily, draw: np.random.SeedSequence, n: int, n_actions: int, source: str
 ) -> PretrainingBatch:
     """Returns ``n`` learning histories of ``source`` on train tasks, all draws from ``draw``."""
-    task_seed, policy_seed, env_seed = draw.spawn(3)
-    tasks = family.sample_tasks(task_seed, n, "train")
-    rng = seeding.generator(policy_seed)
-    actor = Source(rng, family.make_reference(source, rng))
-    env = family.make_env(tasks, "train")
-    try:
-        episodes = family.trial_episodes("train")
-        run_rl_trials(env, actor, episodes, seeding.int_seed(env_seed) % 2**31, tasks)
-    finally:
-        env.close()
-    prev, tokens = None, []
-    for x in actor.steps:
-        tokens.append(transition_tokens(prev, x, n_actions))
-        prev = x.obs
-    live = live_mask(actor.steps, episodes).T
-    return PretrainingBatch(
-        tokens=torch.from_numpy(np.stack(tokens, axis=1)),
-        targets=torch.from_numpy(np.stack(actor.labels, axis=1).astype(np.float32)),
-        live=torch.from_numpy(np.ascontiguousarray(live)),
+    return recorded_batch(
+        family, draw, n, n_actions, lambda rng: Source(rng, family.make_reference(source, rng))
     )

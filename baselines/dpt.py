@@ -53,25 +53,20 @@ from mesa_bench.protocol.entry import MethodEntry, TrainContext, Trained
 
 
 @dataclass
-class DPTConfig(mt.TrainConfig):
-    """The Decision-Pretrained Transformer; every field of ``TrainConfig`` applies
-    (``batch`` is in-context datasets, that is trials, per update).
+class InContextConfig(mt.TrainConfig):
+    """The transformer that ``dpt`` and ``ad`` pretrain; every field of ``TrainConfig``
+    applies (``batch`` is trials per update).
 
     Attributes:
         width: embedding width.
         layers: transformer blocks (pre-norm, GELU MLP of 4 x width, no dropout).
         heads: attention heads.
-        behaviour: the policy that acts out the pretraining contexts: ``mixed`` (per trial,
-            Dirichlet(1) action frequencies mixed with a point mass on a random action) or
-            ``uniform``.
     """
 
-    description: str = "transformer predicting the oracle action from in-context data (DPT)"
     lr_schedule: str = "cosine"
     width: int = 64
     layers: int = 2
     heads: int = 4
-    behaviour: str = "mixed"
 
     def check(self) -> None:
         super().check()
@@ -79,6 +74,24 @@ class DPTConfig(mt.TrainConfig):
             raise ValueError("method.width, layers and heads must be at least 1")
         if self.width % self.heads:
             raise ValueError(f"method.width={self.width} must be a multiple of heads={self.heads}")
+
+
+@dataclass
+class DPTConfig(InContextConfig):
+    """The Decision-Pretrained Transformer; every field of ``InContextConfig`` applies
+    (``batch`` is in-context datasets, that is trials, per update).
+
+    Attributes:
+        behaviour: the policy that acts out the pretraining contexts: ``mixed`` (per trial,
+            Dirichlet(1) action frequencies mixed with a point mass on a random action) or
+            ``uniform``.
+    """
+
+    description: str = "transformer predicting the oracle action from in-context data (DPT)"
+    behaviour: str = "mixed"
+
+    def check(self) -> None:
+        super().check()
         if self.behaviour not in BEHAVIOURS:
             raise ValueError(
                 f"method.behaviour must be one of {', '.join(BEHAVIOURS)}, got {self.behaviour!r}"
@@ -164,7 +177,7 @@ class DPTNet(nn.Module):
         cfg: sizes.
     """
 
-    def __init__(self, token_size: int, n_actions: int, cfg: DPTConfig):
+    def __init__(self, token_size: int, n_actions: int, cfg: InContextConfig):
         super().__init__()
         self.heads, self.head_dim = cfg.heads, cfg.width // cfg.heads
         self.read_in = nn.Linear(token_size, cfg.width)

@@ -13,6 +13,7 @@ builds its tokens with the same ``transition_tokens``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,24 +87,44 @@ def transition_tokens(prev_obs: np.ndarray | None, x: TrialObs, n_actions: int) 
     return np.concatenate(parts, axis=1)
 
 
-class Behaviour(Method):
+class Recorder(Method):
+    """An actor of pretraining trials: it records every step it sees and the label there.
+
+    Privileged only so that it can hand the tasks on to whatever gives its labels (an oracle
+    that reads the true task, or a privileged source).
+    """
+
+    name = "pretraining-recorder"
+    privileged = True
+
+    def reset(self, batch: int, tasks: Any = None) -> None:
+        self.steps: list[TrialObs] = []
+        self.labels: list[np.ndarray] = []
+
+    def record(self, obs: TrialObs, label: np.ndarray) -> None:
+        """Keeps step ``obs`` and its label, an action distribution ``(batch, n_actions)``."""
+        self.steps.append(obs)
+        self.labels.append(label)
+
+
+class Behaviour(Recorder):
     """Acts with a fixed action distribution per trial and records what it sees.
 
     ``mixed``: the distribution is Dirichlet(1) action frequencies mixed with a point mass on
     one random action, the mixing weight uniform in [0, 1], so the contexts range from
     even coverage to one action pulled almost always (our reading of the paper's bandit
     datasets; the paper's appendix was not at hand to check the exact mixture);
-    ``uniform``: uniformly random actions. Privileged only so that it can hand the tasks to
-    its oracle, whose action distribution at every step is recorded as the label.
+    ``uniform``: uniformly random actions. The label at every step is the oracle's action
+    distribution there.
     """
 
     name = "dpt-behaviour"
-    privileged = True
 
     def __init__(self, rng: np.random.Generator, n_actions: int, kind: str, oracle: Method):
         self.rng, self.n_actions, self.kind, self.oracle = rng, n_actions, kind, oracle
 
     def reset(self, batch: int, tasks: Any = None) -> None:
+        super().reset(batch, tasks)
         self.oracle.reset(batch, tasks)
         k = self.n_actions
         self.probs = np.full((batch, k), 1.0 / k)
@@ -112,12 +133,9 @@ class Behaviour(Method):
             point = np.eye(k)[self.rng.integers(k, size=batch)]
             weight = self.rng.random((batch, 1))
             self.probs = (1 - weight) * spread + weight * point
-        self.steps: list[TrialObs] = []
-        self.labels: list[np.ndarray] = []
 
     def act(self, obs: TrialObs) -> np.ndarray:
-        self.steps.append(obs)
-        self.labels.append(step_probs(self.oracle, obs))
+        self.record(obs, step_probs(self.oracle, obs))
         return sample_categorical(self.rng, self.probs)
 
 
@@ -137,19 +155,19 @@ class PretrainingBatch:
     live: torch.Tensor
 
 
-def pretraining_batch(
+def recorded_batch(
     family: RLFamily,
     draw: np.random.SeedSequence,
     n: int,
     n_actions: int,
-    behaviour: str,
-    oracle: str,
+    make_actor: Callable[[np.random.Generator], Recorder],
 ) -> PretrainingBatch:
-    """Returns ``n`` pretraining trials on train tasks, every draw taken from ``draw``."""
+    """Returns ``n`` trials on train tasks acted out by ``make_actor(rng)``, as tokens and the
+    labels it recorded; every draw (tasks, the actor's generator, the env) taken from
+    ``draw``."""
     task_seed, policy_seed, env_seed = draw.spawn(3)
     tasks = family.sample_tasks(task_seed, n, "train")
-    rng = seeding.generator(policy_seed)
-    actor = Behaviour(rng, n_actions, behaviour, make_oracle(family, oracle, rng))
+    actor = make_actor(seeding.generator(policy_seed))
     env = family.make_env(tasks, "train")
     try:
         episodes = family.trial_episodes("train")
@@ -166,3 +184,20 @@ def pretraining_batch(
         targets=torch.from_numpy(np.stack(actor.labels, axis=1).astype(np.float32)),
         live=torch.from_numpy(np.ascontiguousarray(live)),
     )
+
+
+def pretraining_batch(
+    family: RLFamily,
+    draw: np.random.SeedSequence,
+    n: int,
+    n_actions: int,
+    behaviour: str,
+    oracle: str,
+) -> PretrainingBatch:
+    """Returns ``n`` pretraining trials of ``behaviour`` labelled by ``oracle``, on train
+    tasks, every draw taken from ``draw``."""
+
+    def make_actor(rng: np.random.Generator) -> Recorder:
+        return Behaviour(rng, n_actions, behaviour, make_oracle(family, oracle, rng))
+
+    return recorded_batch(family, draw, n, n_actions, make_actor)
