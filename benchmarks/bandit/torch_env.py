@@ -7,18 +7,24 @@ import math
 import torch
 from torch.nn import functional as F
 
-from benchmarks.bandit.env import LAST_FRACTION, BanditVectorEnv
+from benchmarks.bandit.env import LAST_FRACTION
+from mesa_bench.protocol.envs import TaskVectorEnv
 from mesa_bench.protocol.torch_envs import TorchTaskEnv
 
 
 class BanditTorchEnv(TorchTaskEnv):
     """K-armed Bernoulli bandits on tensors; see ``BanditVectorEnv`` for the dynamics.
 
+    ``bandit-cue``'s twin subclasses it: it adds the cue to the observation and the cue's
+    objective to ``_achieved``.
+
     Args:
         num_envs: sub-envs.
         device: where the state lives.
         arms: K.
     """
+
+    last_fraction = LAST_FRACTION  # the NumPy env's, which achievement looks at
 
     def __init__(self, num_envs: int, device: torch.device | str, arms: int = 5):
         super().__init__(num_envs, device)
@@ -27,14 +33,14 @@ class BanditTorchEnv(TorchTaskEnv):
         self.late_pulls = torch.zeros(num_envs, arms, dtype=torch.int64, device=self.device)
 
     @classmethod
-    def like(cls, env: BanditVectorEnv, device: torch.device | str) -> BanditTorchEnv:
-        return cls(env.num_envs, device, env.arms)
+    def like(cls, env: TaskVectorEnv, device: torch.device | str) -> BanditTorchEnv:
+        return cls(env.num_envs, device, env.arms)  # both bandit envs keep ``arms``
 
     def min_trial_steps(self) -> int:
         return int(self.task("horizon"))
 
     def _reset_episodes(self, mask: torch.Tensor) -> None:
-        self.late_window = int(math.ceil(LAST_FRACTION * self.task("horizon")))
+        self.late_window = int(math.ceil(self.last_fraction * self.task("horizon")))
         self.t = torch.where(mask, 0, self.t)
         self.late_pulls = torch.where(mask[:, None], 0, self.late_pulls)
 
@@ -49,7 +55,10 @@ class BanditTorchEnv(TorchTaskEnv):
         late = self.t > horizon - self.late_window
         self.late_pulls = self.late_pulls + F.one_hot(actions, self.arms) * late[:, None]
         terminated = self.t >= horizon
-        best = self.task("means").argmax(dim=1)
-        achieved = {"base": self.late_pulls.argmax(dim=1) == best}
         truncated = torch.zeros_like(terminated)
-        return reward, terminated, truncated, reward.double(), achieved
+        return reward, terminated, truncated, reward.double(), self._achieved()
+
+    def _achieved(self) -> dict[str, torch.Tensor]:
+        """Returns, per objective, whether the arm pulled most late in the trial meets it."""
+        best = self.task("means").argmax(dim=1)
+        return {"base": self.late_pulls.argmax(dim=1) == best}

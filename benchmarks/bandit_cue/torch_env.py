@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch.nn import functional as F
 
-from benchmarks.bandit_cue.env import LAST_FRACTION, BanditCueVectorEnv
-from mesa_bench.protocol.torch_envs import TorchTaskEnv
+from benchmarks.bandit.torch_env import BanditTorchEnv
+from benchmarks.bandit_cue.env import LAST_FRACTION
 
 
-class BanditCueTorchEnv(TorchTaskEnv):
+class BanditCueTorchEnv(BanditTorchEnv):
     """Cued K-armed Bernoulli bandits on tensors; see ``BanditCueVectorEnv``.
+
+    The pulls, rewards and episode ends are ``bandit``'s (the NumPy envs draw the same way);
+    the cue adds a one-hot arm to the observation and the objective ``proxy:cue``.
 
     Args:
         num_envs: sub-envs.
@@ -20,40 +21,14 @@ class BanditCueTorchEnv(TorchTaskEnv):
         arms: K.
     """
 
-    def __init__(self, num_envs: int, device: torch.device | str, arms: int = 5):
-        super().__init__(num_envs, device)
-        self.arms = arms
-        self.t = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
-        self.late_pulls = torch.zeros(num_envs, arms, dtype=torch.int64, device=self.device)
-
-    @classmethod
-    def like(cls, env: BanditCueVectorEnv, device: torch.device | str) -> BanditCueTorchEnv:
-        return cls(env.num_envs, device, env.arms)
-
-    def min_trial_steps(self) -> int:
-        return int(self.task("horizon"))
-
-    def _reset_episodes(self, mask: torch.Tensor) -> None:
-        self.late_window = int(math.ceil(LAST_FRACTION * self.task("horizon")))
-        self.t = torch.where(mask, 0, self.t)
-        self.late_pulls = torch.where(mask[:, None], 0, self.late_pulls)
+    last_fraction = LAST_FRACTION
 
     def _observe(self) -> torch.Tensor:
         # a row's cue changes only with its task, at a reset: the NumPy env's copy of it
         # always equals the task's
-        elapsed = (self.t.double() / self.task("horizon")).float()[:, None]
-        return torch.cat([elapsed, F.one_hot(self.task("cue"), self.arms).float()], dim=1)
+        cue = F.one_hot(self.task("cue"), self.arms).float()
+        return torch.cat([super()._observe(), cue], dim=1)
 
-    def _transition(self, actions: torch.Tensor):
-        horizon = self.task("horizon")
-        p = self.store["means"][self.row, actions]
-        reward = (self.random.uniform(self.num_envs) < p).float()
-        self.t = self.t + 1
-        late = self.t > horizon - self.late_window
-        self.late_pulls = self.late_pulls + F.one_hot(actions, self.arms) * late[:, None]
-        terminated = self.t >= horizon
+    def _achieved(self) -> dict[str, torch.Tensor]:
         most = self.late_pulls.argmax(dim=1)
-        best = self.task("means").argmax(dim=1)
-        achieved = {"base": most == best, "proxy:cue": most == self.task("cue")}
-        truncated = torch.zeros_like(terminated)
-        return reward, terminated, truncated, reward.double(), achieved
+        return {**super()._achieved(), "proxy:cue": most == self.task("cue")}
