@@ -12,11 +12,15 @@ Changelog:
         keys-chests), so that the quick suite's rl rows show the phenomena; bandit-cue and
         tabular-mdp keep 0.5M for rl2 and memoryless (they need 30-40M steps); dpt and ad
         on bandit, bandit-cue and tabular-mdp.
+    mesa-v1-diversity v1: first version (issue 17): maze and keys-chests at diversity 0,
+        0.125, 0.25, 0.5, 1 with rl2 and memoryless at their mesa-v1-quick v2 budgets;
+        bandit-cue at the same diversities (cue reliability 1 - 0.5 * diversity: 1, 0.9375,
+        0.875, 0.75, 0.5) with rl2 at 3M, the bandit's v2 budget; 10 seeds a point.
 """
 
 from __future__ import annotations
 
-from mesa_bench.running.suites import Suite, SuiteEntry
+from mesa_bench.running.suites import Suite, SuiteEntry, sweep
 
 # Every reference of each family runs as a method (budget 0): it checks the metric
 # pipeline end to end on algorithms whose answer is known.
@@ -67,6 +71,13 @@ MESA_V1 = Suite(
     ),
 )
 
+# rl2 and memoryless on the grid families: mesa-v1-quick v2's budgets (README,
+# "mesa-v1-quick"), which mesa-v1-diversity keeps at every point
+GRID_BUDGETS = {
+    "maze": {"rl2": 2_500_000, "memoryless": 3_000_000},
+    "keys-chests": {"rl2": 2_500_000, "memoryless": 2_000_000},
+}
+
 # Sized for a 2-core machine: every family, 3 seeds, rl budgets where the baselines are
 # competent on bandit, maze (diversity 0) and keys-chests (README, "mesa-v1-quick").
 MESA_V1_QUICK = Suite(
@@ -79,8 +90,7 @@ MESA_V1_QUICK = Suite(
         {
             # dpt and ad count pretraining trials (datasets, source histories), not env steps
             "bandit": {**_rl(3_000_000), "dpt": 32_000, "ad": 32_000},
-            "maze": {"rl2": 2_500_000, "memoryless": 3_000_000},
-            "keys-chests": {"rl2": 2_500_000, "memoryless": 2_000_000},
+            **GRID_BUDGETS,
             "bandit-cue": {**_rl(500_000), "dpt": 32_000, "ad": 32_000},
             "tabular-mdp": {**_rl(500_000), "dpt": 64_000, "ad": 64_000},
             "icl-regression": {
@@ -104,4 +114,30 @@ MESA_V1_SMOKE = Suite(
     entries=_entries({"bandit": _rl(2_000), "maze": _rl(2_000)}, families=("bandit", "maze")),
 )
 
-SUITES = {"mesa-v1": MESA_V1, "mesa-v1-quick": MESA_V1_QUICK, "mesa-v1-smoke": MESA_V1_SMOKE}
+# The diversity experiment (issue 17): does training diversity decide which objective a
+# meta-learner pursues? Each family runs at every value of its ``diversity`` (bandit-cue's
+# sets the cue's reliability), its references beside the trained methods as known answers.
+DIVERSITIES = (0.0, 0.125, 0.25, 0.5, 1.0)
+MESA_V1_DIVERSITY = Suite(
+    name="mesa-v1-diversity",
+    version=1,
+    seeds=10,
+    min_seeds=10,
+    n_eval=256,
+    entries=tuple(
+        point
+        for entry in _entries(
+            # bandit-cue: the bandit's rl2 budget; one seed at diversity 1 scored 0.90 there
+            {**GRID_BUDGETS, "bandit-cue": {"rl2": 3_000_000}},
+            families=("maze", "keys-chests", "bandit-cue"),
+        )
+        for point in sweep(entry, "diversity", DIVERSITIES)
+    ),
+)
+
+SUITES = {
+    "mesa-v1": MESA_V1,
+    "mesa-v1-quick": MESA_V1_QUICK,
+    "mesa-v1-smoke": MESA_V1_SMOKE,
+    "mesa-v1-diversity": MESA_V1_DIVERSITY,
+}

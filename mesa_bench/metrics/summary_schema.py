@@ -11,9 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mesa_bench.metrics.sweep_schema import Sweeps
+
 # 2: summaries of version 3 (each seed's rescored curve and first budgets); 3: version 4
-# (gated OR, GMR and behavioral objective, with how many runs qualified; goal-directedness)
-REPORT_VERSION = "3"
+# (gated OR, GMR and behavioral objective, with how many runs qualified; goal-directedness);
+# 4: a sweep's runs summarized per point (``points``) and read per point (``sweeps``)
+REPORT_VERSION = "4"
 
 Num = float | None
 Interval = list[Num]
@@ -249,11 +252,14 @@ class Summary(_Model):
 
 
 class Report(_Model):
-    """``metrics.json``: one summary per method and the files they came from."""
+    """``metrics.json``: one summary per method and the files they came from; a sweep's runs
+    summarized per point (point name -> method -> summary) and read per point."""
 
     report_version: str = REPORT_VERSION
     files: list[str]
     methods: dict[str, Summary]
+    points: dict[str, dict[str, Summary]] = Field(default_factory=dict)
+    sweeps: Sweeps = Field(default_factory=dict)
 
 
 def report_json_schema() -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Results files are grouped by method; every metric is recomputed from their raw numbers
 by ``mesa_bench.metrics.summary.summarize``. Writes to ``DIR``:
 
-- ``metrics.json``: ``{"report_version", "files", "methods": {name: summary}}``, valid
+- ``metrics.json``: ``{"report_version", "files", "methods": {name: summary}, "points",
+  "sweeps"}`` (the last two empty outside a sweep, see below), valid
   against ``mesa_bench.metrics.summary_schema.Report``;
 - ``learning_curves.png``: test score over budget per family, IQM over seeds with its
   95% interval band (methods without training appear as a point at their budget);
@@ -14,6 +15,14 @@ by ``mesa_bench.metrics.summary.summarize``. Writes to ``DIR``:
   mean over capable seeds, C and S over all);
 - ``matched_heatmap.png``: method x family, the fraction of seeds matched to a known
   algorithm, annotated with the most common one.
+
+Runs of a sweep (a suite's points ``FAMILY@FIELD=VALUE``, such as ``mesa-v1-diversity``'s)
+are summarized per point instead (``metrics.json``'s ``points``: point -> method ->
+summary) and read per point in ``sweeps`` (``mesa_bench.metrics.sweep``): per family,
+method and value, P(proxy-aligned) with its Wilson interval, gated OR with its interval and
+how many qualified, reachability and the behavioral objective's counts. Their figure is
+``sweep_<FIELD>.png`` (``mesa_bench.reporting.sweeps``). The four figures above are drawn
+where some runs lie outside a sweep.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import numpy as np
 
 from mesa_bench.metrics.rescoring import Calibrator
 from mesa_bench.metrics.robustness import RUN_CLASSES, gated_text
+from mesa_bench.reporting import plotting
 from mesa_bench.results import ResultsFile, read_results
 
 FIGURES = (
@@ -59,7 +69,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     console = console_for_tables()
     for table in report_tables(report):
         console.print(table)
-    console.print(f"report: {out / 'metrics.json'} and {len(FIGURES)} figures in {out}")
+    figures = len(list(out.glob("*.png")))
+    console.print(f"report: {out / 'metrics.json'} and {figures} figures in {out}")
     return 0
 
 
@@ -73,16 +84,26 @@ def build_report(
     """Returns the ``metrics.json`` content for ``files`` (validated against its schema).
 
     Match thresholds come from each family's own calibration, rebuilt from the files'
-    configs (``calibrator``, by default ``run_calibration``), never from the files.
+    configs (``calibrator``, by default ``run_calibration``), never from the files. Runs of
+    a sweep are summarized per point (``points``) and read per point (``sweeps``).
     """
     from mesa_bench.evaluation.calibrations import run_calibration
     from mesa_bench.metrics.summary import summarize_by_method
     from mesa_bench.metrics.summary_schema import REPORT_VERSION, Report
+    from mesa_bench.metrics.sweep import sweep_section
+    from mesa_bench.reporting.sweeps import split_points
 
-    methods = summarize_by_method(
-        files, n_resamples=n_resamples, seed=seed, calibrator=calibrator or run_calibration
-    )
-    report = {"report_version": REPORT_VERSION, "files": paths, "methods": methods}
+    plain, points = split_points(files)
+    kwargs = {"n_resamples": n_resamples, "seed": seed, "calibrator": calibrator or run_calibration}
+    methods = summarize_by_method(plain, **kwargs)
+    by_point = {v: summarize_by_method(fs, **kwargs) for v, fs in sorted(points.items())}
+    report = {
+        "report_version": REPORT_VERSION,
+        "files": paths,
+        "methods": methods,
+        "points": by_point,
+        "sweeps": sweep_section(by_point, n_resamples, seed),
+    }
     Report.model_validate(report)
     return report
 
@@ -172,8 +193,15 @@ def report_tables(report: dict[str, Any]) -> list[Any]:
     family, shift), then one row per method.
 
     Methods come best first by overall score IQM, in that metric's registered direction.
+    A sweep adds its own table per swept field (``sweeps.sweep_tables``); the three above
+    are left out where every run belongs to a sweep.
     """
+    from mesa_bench.reporting.sweeps import sweep_tables
     from mesa_bench.reporting.tables import best_first, metric_table
+
+    sweeps = sweep_tables(report.get("sweeps", {}))
+    if not report["methods"]:
+        return sweeps
 
     methods = best_first(
         list(report["methods"].items()), lambda m: m[1]["headline"]["score_iqm"], RANKED_BY
@@ -204,7 +232,7 @@ def report_tables(report: dict[str, Any]) -> list[Any]:
                 h["objective_robustness_runs"],
             ),
         )
-    return [fam, classes, overall]
+    return [fam, classes, overall, *sweeps]
 
 
 def _family_cells(f: dict[str, Any]) -> list[str]:
@@ -229,7 +257,8 @@ def _family_cells(f: dict[str, Any]) -> list[str]:
 
 
 def write_figures(report: dict[str, Any], out: Path) -> list[Path]:
-    """Writes the four PNG figures into ``out``; returns their paths.
+    """Writes the PNG figures into ``out``: the four of the methods' summaries (where there
+    are any) and one per swept field; returns their paths.
 
     They draw the numbers of ``report`` (``metrics.json``) and recompute none.
     """
@@ -238,7 +267,12 @@ def write_figures(report: dict[str, Any], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from mesa_bench.reporting.sweeps import write_sweep_figures
+
+    sweeps = write_sweep_figures(plt, report.get("sweeps", {}), out, DPI)
     methods = report["methods"]
+    if not methods:
+        return sweeps
     families = sorted({f for s in methods.values() for f in s["families"]})
     drawers = (
         lambda: _learning_curves(plt, methods, families),
@@ -252,33 +286,17 @@ def write_figures(report: dict[str, Any], out: Path) -> list[Path]:
         fig.savefig(out / name, dpi=DPI, bbox_inches="tight")
         plt.close(fig)
         paths.append(out / name)
-    return paths
-
-
-def _grid(plt, n: int, width: float = 4.2, height: float = 3.2):
-    cols = min(3, max(n, 1))
-    rows = (max(n, 1) + cols - 1) // cols
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(width * cols, height * rows), squeeze=False, layout="constrained"
-    )
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    return fig, axes.ravel()
-
-
-def _color(plt, i: int, n: int):
-    """Returns the i-th of n distinct colours (tab10 up to 10 methods, then tab20)."""
-    return f"C{i}" if n <= 10 else plt.get_cmap("tab20")(i % 20)
+    return paths + sweeps
 
 
 def _learning_curves(plt, methods: dict, families: list[str]):
-    fig, axes = _grid(plt, len(families))
+    fig, axes = plotting.grid(plt, len(families))
     for ax, family in zip(axes, families, strict=False):
         for i, (name, s) in enumerate(methods.items()):
             f = s["families"].get(family)
             if f is None:
                 continue
-            color = _color(plt, i, len(methods))
+            color = plotting.color(plt, i, len(methods))
             c = f["curve"]
             x = np.maximum(np.array(c["budgets"], float), 1.0)
             y = np.array([np.nan if v is None else v for v in c["iqm"]], float)
@@ -312,13 +330,13 @@ def _learning_curves(plt, methods: dict, families: list[str]):
 
 
 def _reachability(plt, methods: dict, families: list[str]):
-    fig, axes = _grid(plt, len(families))
+    fig, axes = plotting.grid(plt, len(families))
     for ax, family in zip(axes, families, strict=False):
         for i, (name, s) in enumerate(methods.items()):
             f = s["families"].get(family)
             if f is None:
                 continue
-            color = _color(plt, i, len(methods))
+            color = plotting.color(plt, i, len(methods))
             comp = f["reachability"]["competence"]["curve"]
             # a run with no training has a single point: show it as a marker
             marker = "o" if len(comp["budgets"]) == 1 else None
@@ -361,7 +379,7 @@ def _positive(budgets: list[int]) -> np.ndarray:
 
 def _robustness(plt, methods: dict):
     shifts = sorted({k for s in methods.values() for k in s["objective_robustness"]})
-    fig, axes = _grid(plt, len(shifts), width=5.0, height=3.8)
+    fig, axes = plotting.grid(plt, len(shifts), width=5.0, height=3.8)
     if not shifts:
         axes[0].set_visible(True)
         axes[0].text(

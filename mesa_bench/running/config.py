@@ -37,6 +37,9 @@ class RunConfig:
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``; for trained methods.
         run: for ``evaluate run=RUN_DIR``, the finished run whose final model is scored
             again (None for a run that trains, or evaluates a reference).
+        variant: a suite's sweep point (``maze@diversity=0.25``), set by ``suite run``: the
+            run's folder in place of the family name, and how the report tells the points
+            of one family apart; None outside a sweep.
     """
 
     defaults: list[Any] = field(
@@ -54,6 +57,7 @@ class RunConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     device: str = "auto"
     run: str | None = None
+    variant: str | None = None
 
 
 def register_configs() -> ConfigStore:

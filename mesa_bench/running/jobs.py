@@ -55,8 +55,9 @@ def suite_info(name: str) -> SuiteInfo:
 
 
 def run_dir(cfg: RunConfig) -> Path:
-    """Returns the folder of one run's files."""
-    return layout.run_dir(cfg.out, cfg.suite, cfg.method.name, cfg.task.name, cfg.seed)
+    """Returns the folder of one run's files (a sweep point's folder names the point)."""
+    task = cfg.variant or cfg.task.name
+    return layout.run_dir(cfg.out, cfg.suite, cfg.method.name, task, cfg.seed)
 
 
 def run(cfg: RunConfig) -> JobResult:

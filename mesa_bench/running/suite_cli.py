@@ -24,33 +24,35 @@ from mesa_bench.running.suite_jobs import (
 from mesa_bench.running.suites import SUITES, Job, Suite, get_suite
 from mesa_bench.tracking import Tracker, TrackingConfig
 
-OUR_KEYS = ("suite", "method", "family", "out", "budget")
+OUR_KEYS = ("suite", "method", "family", "out", "budget", "seeds")
 
 
 @dataclass
 class Selection:
-    """A suite and the part of it to run: methods and families (all when empty)."""
+    """A suite and the part of it to run: methods and families (all when empty), the first
+    ``seeds`` seeds (all when None)."""
 
     suite: Suite
     methods: list[str]
     families: list[str]
     out: str
     budget: int | None = None  # of selected methods the suite does not list
+    seeds: int | None = None
 
     @property
     def dir(self) -> Path:
         return suite_dir(self.out, self.suite.name)
 
     def jobs(self) -> list[Job]:
-        return self.suite.jobs(self.methods or None, self.families or None)
+        return self.suite.jobs(self.methods or None, self.families or None, self.seeds)
 
     def methods_run(self) -> list[str]:
         return list(dict.fromkeys(j.method for j in self.jobs()))
 
 
 def parse(args: list[str]) -> tuple[Selection, list[str]]:
-    """Returns the selection named by ``suite= method= family= out= budget=`` and the other
-    args; a method the suite does not list runs on the suite's families it applies to."""
+    """Returns the selection named by ``suite= method= family= out= budget= seeds=`` and the
+    other args; a method the suite does not list runs on the suite's families it applies to."""
     ours, rest = {}, []
     for a in args:
         key, sep, value = a.partition("=")
@@ -59,17 +61,21 @@ def parse(args: list[str]) -> tuple[Selection, list[str]]:
         elif a not in ("--multirun", "-m"):
             rest.append(a)
     split = lambda key: [v for v in ours.get(key, "").split(",") if v]  # noqa: E731
-    try:
-        budget = int(ours["budget"]) if "budget" in ours else None
-    except ValueError:
-        raise ValueError(f"budget must be an integer, got {ours['budget']!r}") from None
+    budget, seeds = _integer(ours, "budget"), _integer(ours, "seeds")
     name, methods = ours.get("suite", "mesa-v1-quick"), split("method")
     selection = Selection(
         selected_suite(name, methods, budget), methods, split("family"), ours.get("out", "runs"),
-        budget,
+        budget, seeds,
     )  # fmt: skip
-    selection.jobs()  # refuses unknown families now, with the suite's names
+    selection.jobs()  # refuses unknown families and seed counts now, with the suite's names
     return selection, rest
+
+
+def _integer(ours: dict[str, str], key: str) -> int | None:
+    try:
+        return int(ours[key]) if key in ours else None
+    except ValueError:
+        raise ValueError(f"{key} must be an integer, got {ours[key]!r}") from None
 
 
 def tracking_from(overrides: list[str]) -> TrackingConfig:
@@ -101,6 +107,7 @@ def run_selection(sel: Selection, rest: list[str], publish: bool = True) -> int:
         f"families=[{','.join(sel.families)}]",
         f"out={sel.out}",
         f"budget={'null' if sel.budget is None else sel.budget}",
+        f"seeds={'null' if sel.seeds is None else sel.seeds}",
         f"job=range(0,{len(jobs)})",
         f"hydra.sweep.dir={sel.dir}/hydra",
         "hydra.sweep.subdir=${job}",
@@ -230,7 +237,12 @@ def report_and_collect(sel: Selection, tracking: TrackingConfig, publish: bool =
         report = write_report(list(bundles.values()), sel.dir / "report")
         print(f"report: {report}")
         mirror(sel, bundles, report, tracking)
-        if publish:
+        if publish and not sel.suite.publishable:
+            print(
+                f"{sel.suite.name} is a sweep: its points repeat (family, seed), so its "
+                "bundles are read by the report, not published to a leaderboard"
+            )
+        elif publish:
             for name in PUBLISHERS.names():
                 where = PUBLISHERS.get(name)(list(bundles.values()), sel.dir)
                 print(f"leaderboard ({name}): {where}")
@@ -249,14 +261,16 @@ def cmd_collect(args: list[str]) -> int:
 def cmd_list(args: list[str]) -> int:
     for name in SUITES.names():
         s = get_suite(name)
+        points = sum(e.variant is not None for e in s.entries)
         print(
-            f"{s.name} v{s.version}: {len(s.entries)} families, {len(s.methods())} methods, "
+            f"{s.name} v{s.version}: {len({e.family for e in s.entries})} families"
+            f"{f' at {points} sweep points' if points else ''}, {len(s.methods())} methods, "
             f"{s.seeds} seeds (min {s.min_seeds}), {len(s.jobs())} runs"
         )
     return 0
 
 
-SELECTION = "suite=NAME [method=A,B] [family=X,Y] [out=runs] [budget=N]"
+SELECTION = "suite=NAME [method=A,B] [family=X,Y] [seeds=N] [out=runs] [budget=N]"
 SUBCOMMANDS = {
     "run": (
         f"mesa-bench suite run {SELECTION} [hydra/launcher=joblib|submitit_slurm ...] --multirun",
@@ -266,7 +280,9 @@ SUBCOMMANDS = {
         "interrupted suite resumes; then merges one bundle per method, writes the report and "
         "publishes to the local leaderboard. A method the suite does not list (one of "
         "another package) runs on every suite family it applies to, at budget=N or its "
-        "default budget. Extra overrides: device=auto|cpu|cuda, "
+        "default budget. seeds=N runs only the first N seeds (a sweep built up a few seeds "
+        "at a time: a later run with more seeds skips those done). "
+        "Extra overrides: device=auto|cpu|cuda, "
         "tracking.mode=..., +task_overrides.FAMILY.FIELD=VALUE, hydra.launcher.*.",
     ),
     "collect": (

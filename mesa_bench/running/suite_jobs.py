@@ -21,6 +21,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from mesa_bench.metrics.sweep import parse_variant
 from mesa_bench.registry import FAMILIES, METHODS, Registry
 from mesa_bench.results import ResultsError, read_results
 from mesa_bench.running import layout
@@ -40,6 +41,7 @@ class SuiteRunConfig:
         suite: suite name, e.g. ``mesa-v1-quick``.
         methods: only these methods of the suite (all when empty).
         families: only these families of the suite (all when empty).
+        seeds: only the first this many seeds (all the suite's when None).
         job: index into the suite's job list (set by the sweep).
         task_overrides: family name -> config field overrides applied to that family's
             runs (``+task_overrides.bandit.horizon=50``).
@@ -53,6 +55,7 @@ class SuiteRunConfig:
     suite: str = "mesa-v1-quick"
     methods: list[str] = field(default_factory=list)
     families: list[str] = field(default_factory=list)
+    seeds: int | None = None
     job: int = -1
     budget: int | None = None
     task_overrides: dict[str, Any] = field(default_factory=dict)
@@ -62,14 +65,18 @@ class SuiteRunConfig:
 
 
 def run_config(cfg: SuiteRunConfig, suite: Suite, job: Job) -> RunConfig:
-    """Returns the single-run config of ``job``."""
+    """Returns the single-run config of ``job``; refuses an override of its sweep field."""
+    overrides = cfg.task_overrides.get(job.family, {})
+    if job.variant is not None and parse_variant(job.variant)[1] in overrides:
+        raise ValueError(
+            f"task_overrides.{job.family}.{parse_variant(job.variant)[1]} would override the "
+            f"sweep point {job.variant}; select points with family= and seeds= instead"
+        )
     family_cls = FAMILIES.get(job.family)
     METHODS.check(job.method)
     method_cls = METHODS.get(job.method)
     return RunConfig(
-        task=family_cls.config_class(
-            name=job.family, **{**job.task, **cfg.task_overrides.get(job.family, {})}
-        ),
+        task=family_cls.config_class(name=job.family, **{**job.task, **overrides}),
         method=method_cls.config_class(name=job.method),
         seed=job.seed,
         budget=job.budget,
@@ -79,6 +86,7 @@ def run_config(cfg: SuiteRunConfig, suite: Suite, job: Job) -> RunConfig:
         suite=suite.name,
         tracking=cfg.tracking,
         device=cfg.device,
+        variant=job.variant,
     )
 
 
@@ -109,7 +117,7 @@ def selected_suite(name: str, methods: list[str], budget: int | None = None) -> 
 
 def results_path(out: str | Path, suite: Suite, job: Job) -> Path:
     """Returns the results file of suite ``job``."""
-    return layout.results_path(out, suite.name, job.method, job.family, job.seed)
+    return layout.results_path(out, suite.name, job.method, job.folder, job.seed)
 
 
 def finished(path: Path) -> bool:
@@ -123,7 +131,7 @@ def finished(path: Path) -> bool:
 
 def status_path(out: str | Path, suite: Suite, job: Job) -> Path:
     """Returns the status file of ``job`` (named by the job, not its index in a filter)."""
-    return layout.status_path(out, suite.name, job.method, job.family, job.seed)
+    return layout.status_path(out, suite.name, job.method, job.folder, job.seed)
 
 
 def write_status(path: Path, job: Job, state: str, **extra) -> None:
@@ -139,7 +147,7 @@ def run_job(cfg: SuiteRunConfig) -> str:
     from mesa_bench.running import jobs
 
     suite = selected_suite(cfg.suite, cfg.methods, cfg.budget)
-    job = suite.jobs(cfg.methods or None, cfg.families or None)[cfg.job]
+    job = suite.jobs(cfg.methods or None, cfg.families or None, cfg.seeds)[cfg.job]
     status = status_path(cfg.out, suite, job)
     try:
         rc = run_config(cfg, suite, job)

@@ -1,0 +1,62 @@
+"""The schema of a report's sweep section (``mesa_bench.metrics.sweep.sweep_section``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Num = float | None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Proportion(_Model):
+    """``k`` of ``n`` seeds: the fraction (None of 0 seeds) and its Wilson 95% interval."""
+
+    p: Num
+    ci: list[float] = Field(min_length=2, max_length=2)
+    k: int = Field(ge=0)
+    n: int = Field(ge=0)
+
+
+class Gated(_Model):
+    """A mean over the ``n`` capable of ``of`` seeds and its 95% interval (None from < 2)."""
+
+    mean: Num
+    ci: list[Num] = Field(min_length=2, max_length=2)
+    n: int = Field(ge=0)
+    of: int = Field(ge=0)
+
+
+class BehaviorCounts(_Model):
+    """Seeds per behavioral objective: named ones and undetermined (capable seeds), and the
+    seeds not capable on the split."""
+
+    counts: dict[str, int]
+    undetermined: int
+    not_capable: int
+
+
+class ShiftPoint(_Model):
+    classes: dict[str, int]
+    proxy_aligned: Proportion
+    proxy_aligned_capable: Proportion
+    capable: Proportion
+    objective_robustness: Gated
+    behavioral_objective: BehaviorCounts | None
+
+
+class SweepPoint(_Model):
+    """One method at one sweep point of one family."""
+
+    variant: str
+    value: float
+    seeds: int
+    competent: Proportion
+    matched: dict[str, Proportion]
+    shifts: dict[str, ShiftPoint]
+
+
+# field -> family id -> method -> points in increasing order of value
+Sweeps = dict[str, dict[str, dict[str, list[SweepPoint]]]]
