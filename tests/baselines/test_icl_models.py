@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from record_numbers import numbers
 
 from baselines.icl_lstm import ICLLSTM, ICLLSTMConfig
 from baselines.icl_transformer import (
@@ -61,14 +62,6 @@ def train(tmp_path, cfg, budget: int, seed: int = 0, hook=None, fam=None):
         TrainContext(run_dir=tmp_path, log=hook or (lambda m, b: None)),
     )
     return evaluator.finish(trained.make_method, trained.spent, trained.parameter_count)
-
-
-def numbers(record) -> dict:
-    out = record.model_dump()
-    out.pop("wall_time_s")
-    for point in out["curve"]:
-        point.pop("wall_time_s")
-    return out
 
 
 def test_tokens_interleave_x_then_y():

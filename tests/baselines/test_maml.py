@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from record_numbers import numbers
 
 from baselines.maml import MAML, AdaptingPredictor, MAMLConfig, MetaSGD, MetaSGDConfig
 from benchmarks.icl_regression.config import ICLRegressionConfig
@@ -39,14 +40,6 @@ def train(tmp_path, cfg, budget: int, seed: int = 0, fam=None, n_eval: int = 32)
     trained = entry.train(fam, evaluator, budget, seed, TrainContext(run_dir=tmp_path))
     record = evaluator.finish(trained.make_method, trained.spent, trained.parameter_count)
     return record, trained
-
-
-def numbers(record) -> dict:
-    out = record.model_dump()
-    out.pop("wall_time_s")
-    for point in out["curve"]:
-        point.pop("wall_time_s")
-    return out
 
 
 def untrained(name: str, k: int, lr: float) -> AdaptingPredictor:
