@@ -14,6 +14,7 @@ third-party script, which the CSP forbids, and would ask for a token outside the
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -36,8 +37,11 @@ from leaderboard.checks import MAX_BODY_BYTES, EntryError
 from leaderboard.columns import COLUMNS, DEFAULT_SORT, column
 from leaderboard.formatting import fmt_ci, fmt_gated, fmt_num, fmt_pct, safe_url
 from leaderboard.intake import Busy, Intake, background_process
-from leaderboard.store import SORT_KEYS, EntryRow, Store, StoreError
+from leaderboard.sandbox import SandboxLimits
+from leaderboard.store import SORT_KEYS, STATES, EntryRow, Store, StoreError
 from leaderboard.suites import AD_HOC, RANKED, SUITES
+from leaderboard.uploads import LIMITS as UPLOAD_LIMITS
+from leaderboard.uploads import ZIP_TYPE, accept_upload
 from mesa_bench import __version__
 from mesa_bench.results import ResultsFile
 
@@ -58,6 +62,7 @@ def create_app(
     store: Store | str | None = None,
     intake: Intake | None = None,
     body_timeout_s: float = BODY_TIMEOUT_S,
+    verifier: SandboxLimits | None = None,
 ) -> FastAPI:
     """Returns the app over ``store`` (a Store, a database URL or path; None: the default).
 
@@ -65,6 +70,9 @@ def create_app(
         store: the database.
         intake: the scoring queue submissions wait in (None: the default sizes).
         body_timeout_s: seconds a client may take to send a submission's body (then 408).
+        verifier: run the verification worker (``leaderboard.worker``) in a process of
+            its own while the app runs, its sandboxes under these limits; None: no worker
+            (queued entries wait for one, e.g. ``mesa-bench leaderboard verify``).
     """
     if not isinstance(store, Store):
         store = Store(store)
@@ -75,7 +83,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        from leaderboard.worker import start_worker, stop_worker
+
+        worker = start_worker(store.url, verifier) if verifier is not None else None
         yield
+        if worker is not None:
+            stop_worker(worker)
         intake.close()
         if drawing is not None:
             drawing.shutdown(cancel_futures=True)
@@ -185,6 +198,9 @@ def _add_api_routes(app: FastAPI) -> None:
         suite: str | None = Query(None, description="suite id, or id@version"),
         board: str | None = Query(None, description=f"'{RANKED}' or '{AD_HOC}'"),
         method: str | None = Query(None, description="substring of the method name"),
+        state: str | None = Query(
+            None, description=f"verification state, one of {', '.join(STATES)}"
+        ),
         sort: str = Query(DEFAULT_SORT, description=f"one of {', '.join(SORT_KEYS)}"),
         order: str | None = Query(
             None, pattern="^(asc|desc)$", description="default: best first for the metric"
@@ -202,6 +218,7 @@ def _add_api_routes(app: FastAPI) -> None:
                 suite=suite,
                 board=board,
                 method=method,
+                state=state,
                 sort=sort,
                 order=order,
                 limit=limit,
@@ -217,7 +234,7 @@ def _add_api_routes(app: FastAPI) -> None:
                 }
             )
 
-        key = ("api", suite, board, method, sort, order, limit, offset)
+        key = ("api", suite, board, method, state, sort, order, limit, offset)
         return app.state.page_cache.get(key, make)
 
     @app.get("/api/v1/entries/{entry_id}", tags=["entries"], summary="Fetch one entry")
@@ -271,7 +288,10 @@ def _add_api_routes(app: FastAPI) -> None:
             403: {"description": "another submitter posted this method name first"},
             408: {"description": "the body took too long to arrive"},
             409: {"description": "method version already holds different results"},
-            413: {"description": f"body over {MAX_BODY_BYTES} bytes"},
+            413: {
+                "description": f"body over {MAX_BODY_BYTES} bytes (an upload with programs: "
+                f"{UPLOAD_LIMITS.body_bytes}), or a program or member over its limit"
+            },
             422: {"description": "invalid results; `field` names where"},
             429: {"description": "this token has too many submissions in progress"},
             503: {"description": "the scoring queue is full; see Retry-After"},
@@ -292,15 +312,24 @@ def _add_api_routes(app: FastAPI) -> None:
         was submitted before (credited to whoever sent it first). Errors name the
         offending field. The token and the declared size are checked before any byte of
         the body is read; checking and scoring wait in a bounded queue of their own.
+
+        With ``Content-Type: application/zip`` the body is an upload of the results file
+        with its programs (``results.json`` and ``programs/NAME.pt2``, one per run; see
+        ``leaderboard.uploads``): the entry is stored ``queued`` for verification.
         """
         who = await run_in_threadpool(store.identify, _bearer(request))
         if who is None:
             return _unauthorized(request)
-        _refuse_declared_size(request)
+        upload = request.headers.get("content-type", "").startswith(ZIP_TYPE)
+        limit = UPLOAD_LIMITS.body_bytes if upload else MAX_BODY_BYTES
+        _refuse_declared_size(request, limit)
         intake: Intake = app.state.intake
         with intake.place(who.id):
-            body = await _read_body(request, app.state.body_timeout_s)
-            row, created = await intake.accept(body, who.id)
+            body = await _read_body(request, app.state.body_timeout_s, limit)
+            if upload:
+                row, created = await intake.accept(body, who.id, job=accept_upload)
+            else:
+                row, created = await intake.accept(body, who.id)
         out = _with_links(row)
         out["created"] = created
         if not created and row.submitter != who.name:
@@ -349,21 +378,21 @@ class _TooLarge(EntryError):
         super().__init__("(body)", message, 413)
 
 
-def _refuse_declared_size(request: Request) -> None:
+def _refuse_declared_size(request: Request, limit: int = MAX_BODY_BYTES) -> None:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _TooLarge(f"body of {declared} bytes; the limit is {MAX_BODY_BYTES}")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(f"body of {declared} bytes; the limit is {limit}")
 
 
-async def _read_body(request: Request, timeout_s: float) -> bytes:
+async def _read_body(request: Request, timeout_s: float, limit: int = MAX_BODY_BYTES) -> bytes:
     """Returns the body; 413 as soon as it passes the limit, 408 when it comes too slowly."""
     chunks, size = [], 0
     try:
         async with asyncio.timeout(timeout_s):
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise _TooLarge(f"body of {size}+ bytes; the limit is {MAX_BODY_BYTES}")
+                if size > limit:
+                    raise _TooLarge(f"body of {size}+ bytes; the limit is {limit}")
                 chunks.append(chunk)
     except TimeoutError:
         raise EntryError("(body)", f"the body did not arrive within {timeout_s:g} s", 408) from None
@@ -396,6 +425,7 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
         suite: str | None = None,
         board: str | None = None,
         method: str | None = None,
+        state: str | None = None,
         sort: str = DEFAULT_SORT,
         order: str | None = None,
         page: int = Query(1, ge=1, le=MAX_ID // PAGE_SIZE),
@@ -414,6 +444,7 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
                     suite=suite or None,
                     board=None if board == "all" else board,
                     method=method or None,
+                    state=state or None,
                     sort=sort,
                     order=order,
                     limit=PAGE_SIZE,
@@ -421,7 +452,12 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
                 )
             except StoreError as e:
                 return _html_not_found(templates, request, f"such listing: {e}", 400)
-            filters = {"suite": suite or "", "board": board, "method": method or ""}
+            filters = {
+                "suite": suite or "",
+                "board": board,
+                "method": method or "",
+                "state": state or "",
+            }
             context = {
                 "page": listing,
                 "page_number": page,
@@ -430,11 +466,12 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
                 "legend": [c for c in COLUMNS if c.description],
                 "filters": filters,
                 "suites": sorted({r.key for r in SUITES.values()}),
+                "states": STATES,
                 "link": lambda **kw: _query({**filters, "sort": sort, "order": order, **kw}),
             }
             return templates.TemplateResponse(request, "index.html", context)
 
-        key = ("index", suite, board, method, sort, order, page)
+        key = ("index", suite, board, method, state, sort, order, page)
         return app.state.page_cache.get(key, make)
 
     @app.get("/entries/{entry_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -450,6 +487,7 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
             "provenance": results.provenance.model_dump(),
             "versions": store.versions(row.method_name),
             "figures": [(name, figures.TITLES[name]) for name in figures.FIGURES],
+            "verified": _verified_headlines(store, entry_id),
         }
         return templates.TemplateResponse(request, "entry.html", context)
 
@@ -490,6 +528,16 @@ def _add_html_routes(app: FastAPI, templates: Jinja2Templates) -> None:
         return Response(
             png, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
         )
+
+
+def _verified_headlines(store: Store, entry_id: int) -> dict[str, Any] | None:
+    """Returns the public and hidden summaries' headlines of a verified entry, or None."""
+    from leaderboard.verification import details
+
+    text = details(store, entry_id)
+    if text is None:
+        return None
+    return {name: summary["headline"] for name, summary in json.loads(text).items()}
 
 
 def _html_not_found(

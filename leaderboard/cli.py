@@ -72,7 +72,22 @@ def add_leaderboard_command(subparsers) -> None:
         default=30.0,
         help="seconds a client may take to send a body (default 30; then 408)",
     )
+    s.add_argument(
+        "--no-verifier",
+        action="store_true",
+        help="run no verification worker (entries with programs stay queued for "
+        "`leaderboard verify`)",
+    )
+    _sandbox_options(s)
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser(
+        "verify", help="run the verification worker in the foreground (queued entries)"
+    )
+    _db_option(s)
+    s.add_argument("--once", action="store_true", help="stop when the queue is empty")
+    _sandbox_options(s)
+    s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("migrate", help="create the database, or bring its schema up to date")
     _db_option(s)
@@ -125,11 +140,71 @@ def add_submit_command(subparsers) -> None:
     )
     s.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server")
     s.add_argument(
+        "--programs",
+        default=None,
+        metavar="DIR",
+        help="folder of the runs' exported programs (mesa-bench export): the server runs "
+        "them on public and hidden trials and marks the entry verified or failed",
+    )
+    s.add_argument(
         "--allow-http",
         action="store_true",
         help="send the token over plain http:// to a host other than this machine",
     )
     s.set_defaults(func=cmd_submit)
+
+
+def _sandbox_options(parser: argparse.ArgumentParser) -> None:
+    from leaderboard.sandbox import SandboxLimits
+
+    d = SandboxLimits()
+    parser.add_argument(
+        "--sandbox-cpu",
+        type=int,
+        default=d.cpu_s,
+        help=f"CPU seconds a program (default {d.cpu_s})",
+    )
+    parser.add_argument(
+        "--sandbox-wall",
+        type=float,
+        default=d.wall_s,
+        help=f"wall seconds a program before it is killed (default {d.wall_s:g})",
+    )
+    parser.add_argument(
+        "--sandbox-memory-mb",
+        type=int,
+        default=d.memory_bytes // 2**20,
+        help=f"address space of a sandbox in MiB (default {d.memory_bytes // 2**20}; torch "
+        "alone maps about 3300)",
+    )
+
+
+def _sandbox_limits(args):
+    from leaderboard.sandbox import SandboxLimits
+
+    return SandboxLimits(
+        cpu_s=args.sandbox_cpu,
+        wall_s=args.sandbox_wall,
+        memory_bytes=args.sandbox_memory_mb * 2**20,
+    )
+
+
+def cmd_verify(args) -> int:
+    from leaderboard.store import StoreError
+    from leaderboard.worker import work
+
+    try:
+        store = _existing(args.db)
+    except StoreError as e:
+        return _fail(str(e), 2)
+    try:
+        done = work(store, _sandbox_limits(args), once=args.once)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        store.close()
+    print(f"verified or failed {done} entries")
+    return 0
 
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
@@ -165,7 +240,8 @@ def cmd_serve(args) -> int:
         return _fail(str(e), 2)
     store = Store(args.db)
     print(f"leaderboard: http://{args.host}:{args.port}/ (database {_shown(store.url)})")
-    app = create_app(store, intake, body_timeout_s=args.body_timeout)
+    verifier = None if args.no_verifier else _sandbox_limits(args)
+    app = create_app(store, intake, body_timeout_s=args.body_timeout, verifier=verifier)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", **SERVER_SETTINGS)
     return 0
 
@@ -275,7 +351,7 @@ def _number(value: float | None) -> str:
 
 
 def cmd_submit(args) -> int:
-    from leaderboard.client import SubmitError, load_bundle, submit
+    from leaderboard.client import SubmitError, find_programs, load_bundle, submit
 
     if not args.server:
         return _fail(f"no server: pass --server URL or set {SERVER_ENV}", 2)
@@ -287,7 +363,8 @@ def cmd_submit(args) -> int:
         return _fail(f"no token: pass --token-file FILE or set {TOKEN_ENV}", 2)
     try:
         results = load_bundle(args.results)
-        entry = submit(results, args.server, token, args.timeout, args.allow_http)
+        programs = find_programs(results, args.programs) if args.programs else None
+        entry = submit(results, args.server, token, args.timeout, args.allow_http, programs)
     except SubmitError as e:
         return _fail(str(e))
     url = args.server.rstrip("/") + entry["links"]["html"]
@@ -299,6 +376,9 @@ def cmd_submit(args) -> int:
         f"{entry['suite']['id']}@{entry['suite']['version']}: {state}; "
         f"normalized score IQM {shown}"
     )
+    state = entry.get("verification", {}).get("state")
+    if state:
+        print(f"state: {state}")
     print(f"entry: {url}")
     if entry.get("note"):
         print(f"note: {entry['note']}")

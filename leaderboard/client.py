@@ -4,13 +4,20 @@
 file or a folder searched for ``results.json`` files. Several files of one method on one
 suite are merged into one bundle (the entry the server stores). Files are validated here
 first, so a schema error is reported before anything is sent.
+
+With ``--programs DIR`` the programs ``mesa-bench export`` wrote (``.pt2`` files, searched
+for under DIR) go with the results, one per (family, seed) run, chosen by the manifest
+inside each: the body is then a zip archive (``leaderboard.uploads``) and the server
+queues the entry for verification.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -77,6 +84,51 @@ def load_bundle(paths: Sequence[str | os.PathLike]) -> ResultsFile:
     return bundle([read_results(p) for p in find_results(paths)])
 
 
+def find_programs(results: ResultsFile, folder: str | os.PathLike) -> list[Path]:
+    """Returns the program of each run of ``results`` under ``folder``, in run order.
+
+    Raises SubmitError naming a run that has no program, or has two.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise SubmitError(f"{root}: --programs must name a folder of .pt2 programs")
+    by_run: dict[tuple[str, int], list[Path]] = {}
+    for path in sorted(root.rglob("*.pt2")):
+        manifest = _manifest(path)
+        by_run.setdefault((manifest["family"], manifest["seed"]), []).append(path)
+    out = []
+    for run in results.runs:
+        found = by_run.get((run.family, run.seed), [])
+        if len(found) != 1:
+            what = "no program" if not found else f"{len(found)} programs ({found[0]}, {found[1]})"
+            raise SubmitError(
+                f"{root}: {what} for the run {run.family} seed {run.seed}; "
+                "`mesa-bench export RUN_DIR --out DIR` writes one per run"
+            )
+        out.append(found[0])
+    return out
+
+
+def _manifest(path: Path) -> dict[str, Any]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next(n for n in archive.namelist() if n.endswith("/extra/manifest.json"))
+            manifest = json.loads(archive.read(name))
+        return {"family": str(manifest["family"]), "seed": int(manifest["seed"])}
+    except (OSError, zipfile.BadZipFile, StopIteration, ValueError, KeyError, TypeError):
+        raise SubmitError(f"{path}: not a program written by `mesa-bench export`") from None
+
+
+def upload_body(results: ResultsFile, programs: Sequence[Path]) -> bytes:
+    """Returns the zip archive of ``results`` and ``programs`` that the server takes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("results.json", results.model_dump_json())
+        for path in programs:
+            archive.write(path, f"programs/{path.name}")
+    return buffer.getvalue()
+
+
 def is_loopback(host: str) -> bool:
     """Returns whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
     if host.lower() == "localhost":
@@ -93,8 +145,11 @@ def submit(
     token: str,
     timeout: float = DEFAULT_TIMEOUT_S,
     allow_http: bool = False,
+    programs: Sequence[Path] | None = None,
 ) -> dict[str, Any]:
     """Posts ``results`` to ``server``; returns the server's entry (with ``created``).
+
+    With ``programs`` (:func:`find_programs`) they go with the results in one zip upload.
 
     The token is sent over ``https://`` only, or over ``http://`` to this machine, unless
     ``allow_http`` says otherwise (plain http shows the token to every hop on the way).
@@ -113,8 +168,12 @@ def submit(
     if not token:
         raise SubmitError("no token: pass --token TOKEN or set MESA_BENCH_TOKEN")
     url = server.rstrip("/") + API_PATH
-    body = results.model_dump_json()
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if programs:
+        body: str | bytes = upload_body(results, programs)
+        kind = "application/zip"
+    else:
+        body, kind = results.model_dump_json(), "application/json"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": kind}
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=timeout)
     except httpx.TimeoutException as e:

@@ -66,10 +66,29 @@ COLUMNS = (
     Column("method", "method"),
     Column("suite", "suite"),
     Column(
+        "state",
+        "state",
+        note="self-reported (numbers as submitted, no programs); queued, running; verified "
+        "(the server ran the entry's exported programs in its sandbox and they reproduce the "
+        "submitted public-trial score within 0.05); failed, with the reason on the entry "
+        "page (a program refused or killed, or numbers that do not reproduce). The other "
+        "metric columns are computed from the submitted numbers in every state",
+    ),
+    Column(
         "score",
         "normalized score (IQM, 95% CI)",
         "score_iqm",
         "over every (family, seed) run of the entry, test split",
+    ),
+    Column(
+        "gap",
+        "hidden \u2212 public",
+        note="for an entry whose programs the server ran: their normalized-score IQM on the "
+        "hidden trials (drawn from an evaluation seed the server keeps secret per suite "
+        "version) minus the same on the public trials; well below 0 means the method fits "
+        "the public trials better than the distribution (overfitting); \u2014 where no "
+        "programs were run",
+        order="asc",
     ),
     Column(
         "reachability",

@@ -58,6 +58,11 @@ def accept(body: bytes, submitter_id: int, store: Store | None = None) -> tuple[
 _process_store: Store | None = None
 
 
+def process_store(store: Store | None = None) -> Store:
+    """Returns ``store``, or in a scoring process the store it opened at start."""
+    return store or _process_store
+
+
 def background_process() -> None:
     """Lowers this process's CPU priority: page reads win a busy core over scoring."""
     os.nice(BACKGROUND_NICE)
@@ -165,12 +170,13 @@ class Intake:
             )
         self._buckets[submitter_id] = (allowance - 1, now)
 
-    async def accept(self, body: bytes, submitter_id: int) -> tuple[EntryRow, bool]:
-        """Returns :func:`accept` of the body, run on the scoring executor."""
+    async def accept(self, body: bytes, submitter_id: int, job=accept) -> tuple[EntryRow, bool]:
+        """Returns ``job`` (:func:`accept`, or another function of the same arguments at
+        module level) of the body, run on the scoring executor."""
         args = (body, submitter_id) if self.processes else (body, submitter_id, self._store)
         executor = self._executor
         try:
-            return await asyncio.wrap_future(executor.submit(accept, *args))
+            return await asyncio.wrap_future(executor.submit(job, *args))
         except BrokenProcessPool:
             # a worker died (killed for memory, say): later submissions get a fresh pool
             with self._lock:

@@ -24,12 +24,14 @@ import json
 import os
 import secrets
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -49,7 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from leaderboard.checks import CheckedEntry, EntryError
 
@@ -57,7 +59,28 @@ DEFAULT_DB = "sqlite:///leaderboard.sqlite"
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x6D657361  # any constant shared by every process of the leaderboard
 TOKEN_PREFIX = "mbt_"
-SORT_KEYS = ("method", "suite", "score", "reachability", "range", "robustness", "seeds", "date")
+SORT_KEYS = (
+    "method",
+    "suite",
+    "state",
+    "score",
+    "gap",
+    "reachability",
+    "range",
+    "robustness",
+    "seeds",
+    "date",
+)
+# An entry's verification state (leaderboard.verification): self-reported (no programs),
+# then queued, running, and verified or failed.
+SELF_REPORTED, QUEUED, RUNNING, VERIFIED, FAILED = (
+    "self-reported",
+    "queued",
+    "running",
+    "verified",
+    "failed",
+)
+STATES = (SELF_REPORTED, QUEUED, RUNNING, VERIFIED, FAILED)
 
 
 class StoreError(Exception):
@@ -143,6 +166,55 @@ class Entry(Base):
     metrics_json: Mapped[str] = mapped_column(Text, deferred=True)
     results_zlib: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    state: Mapped[str] = mapped_column(
+        String(20), default=SELF_REPORTED, server_default=SELF_REPORTED, index=True
+    )
+    state_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    public_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    hidden_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    score_gap: Mapped[float | None] = mapped_column(Float, nullable=True)
+    verified_json: Mapped[str | None] = mapped_column(Text, nullable=True, deferred=True)
+
+
+class ProgramFile(Base):
+    """An uploaded ``.pt2`` program of an entry's run (family, seed), with its SHA-256."""
+
+    __tablename__ = "programs"
+    __table_args__ = (UniqueConstraint("entry_id", "family", "seed", name="uq_program_run"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    family: Mapped[str] = mapped_column(String(100))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+
+class VerificationJob(Base):
+    """An entry's verification: waiting, running or done; kept in the database, so queued
+    work survives a restart (a job found running at start was interrupted: queued again)."""
+
+    __tablename__ = "verification_jobs"
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EvalSecret(Base):
+    """The hidden evaluation seed of a suite version: made at migration (or at the first
+    entry of a newer suite version), read only by the verification worker, never served."""
+
+    __tablename__ = "eval_secrets"
+
+    suite_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    suite_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seed: Mapped[int] = mapped_column(BigInteger)
 
 
 class MethodOwner(Base):
@@ -212,6 +284,11 @@ class EntryRow:
     algorithmic_range: int | None
     objective_robustness: float | None
     hidden: bool = False
+    state: str = SELF_REPORTED
+    state_reason: str | None = None
+    public_score: float | None = None
+    hidden_score: float | None = None
+    score_gap: float | None = None
 
     @property
     def suite(self) -> str:
@@ -241,6 +318,13 @@ class EntryRow:
             "reachability": self.reachability,
             "algorithmic_range": self.algorithmic_range,
             "objective_robustness": self.objective_robustness,
+            "verification": {
+                "state": self.state,
+                "reason": self.state_reason,
+                "public_score_iqm": self.public_score,
+                "hidden_score_iqm": self.hidden_score,
+                "gap": self.score_gap,
+            },
         }
 
 
@@ -418,16 +502,26 @@ class Store:
             raise self._conflict(results)
         return None
 
-    def submit(self, checked: CheckedEntry, submitter_id: int) -> tuple[EntryRow, bool]:
+    def submit(
+        self,
+        checked: CheckedEntry,
+        submitter_id: int,
+        attach: Callable[[Session, Entry], None] | None = None,
+    ) -> tuple[EntryRow, bool]:
         """Stores a checked submission; returns (its row, whether it was new).
 
         The same content again returns the stored entry unchanged (credited to whoever
-        sent it first). Every refusal of :meth:`claim` comes before scoring.
+        sent it first). Every refusal of :meth:`claim` comes before scoring. ``attach``
+        runs in the transaction that inserts a new entry, after the insert (its programs
+        and verification job go in with it, or nothing does).
         """
         existing = self.claim(checked, submitter_id)
         if existing is not None:
             return existing, False
+        from leaderboard.references import check_references
         from leaderboard.scoring import SCORING_VERSION, entry_metrics, headline
+
+        check_references(checked)  # re-runs the reported references: the costliest refusal
 
         results = checked.results
         try:
@@ -461,7 +555,7 @@ class Store:
         )
         for attempt in range(2):
             try:
-                self._insert(entry, submitter_id)
+                self._insert(entry, submitter_id, attach)
                 return self.get(entry.id), True
             except IntegrityError:
                 # a concurrent submission won a race: identical content, the name or the
@@ -473,7 +567,12 @@ class Store:
                     raise self._conflict(results) from None
         raise AssertionError("unreachable")
 
-    def _insert(self, entry: Entry, submitter_id: int) -> None:
+    def _insert(
+        self,
+        entry: Entry,
+        submitter_id: int,
+        attach: Callable[[Session, Entry], None] | None = None,
+    ) -> None:
         with self.sessions.begin() as s:
             owner = s.scalar(
                 select(MethodOwner.submitter_id).where(MethodOwner.method_name == entry.method_name)
@@ -485,6 +584,9 @@ class Store:
                 name = s.scalar(select(Submitter.name).where(Submitter.id == owner))
                 raise _not_owner(entry.method_name, name)
             s.add(entry)
+            if attach is not None:
+                s.flush()  # the entry's id, for the rows attached to it
+                attach(s, entry)
             s.execute(_BUMP)
 
     def _conflict(self, results) -> ConflictError:
@@ -555,6 +657,7 @@ class Store:
         suite: str | None = None,
         board: str | None = None,
         method: str | None = None,
+        state: str | None = None,
         sort: str = "score",
         order: str = "desc",
         limit: int = 100,
@@ -566,6 +669,7 @@ class Store:
             suite: ``id`` or ``id@version``.
             board: ``ranked`` or ``ad-hoc``.
             method: a substring of the method name (case-insensitive).
+            state: only entries in this verification state (one of STATES).
             sort: one of SORT_KEYS.
             order: ``asc`` or ``desc``.
             limit: rows per page.
@@ -575,7 +679,7 @@ class Store:
             raise StoreError(f"unknown sort key {sort!r} (known: {', '.join(SORT_KEYS)})", "sort")
         if order not in ("asc", "desc"):
             raise StoreError(f"order must be 'asc' or 'desc', got {order!r}", "order")
-        conditions = [VISIBLE, *_filters(suite, board, method)]
+        conditions = [VISIBLE, *_filters(suite, board, method, state)]
         query = ROWS.where(*conditions)
         for column in _sort_columns(sort):
             column = column.desc() if order == "desc" else column.asc()
@@ -584,7 +688,7 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(query.limit(limit).offset(offset)).all()
             total = conn.execute(select(func.count(Entry.id)).where(*conditions)).scalar() or 0
-        filters = {"suite": suite, "board": board, "method": method}
+        filters = {"suite": suite, "board": board, "method": method, "state": state}
         return Page([EntryRow(*r) for r in rows], total, limit, offset, sort, order, filters)
 
     def rescore(self) -> tuple[int, list[RescoreFailure]]:
@@ -723,6 +827,8 @@ class Store:
             raise StoreError(f"no entry {entry_id}")
         with self.sessions.begin() as s:
             s.execute(delete(Figure).where(Figure.entry_id == entry_id))
+            s.execute(delete(ProgramFile).where(ProgramFile.entry_id == entry_id))
+            s.execute(delete(VerificationJob).where(VerificationJob.entry_id == entry_id))
             s.execute(delete(Entry).where(Entry.id == entry_id))
             what = f"{row.method_name} v{row.method_version} on {row.suite} by {row.submitter}"
             _audit(s, "remove-entry", f"entry {entry_id}", f"{what}; {reason}".rstrip("; "))
@@ -862,6 +968,11 @@ ROWS = select(
     Entry.algorithmic_range,
     Entry.objective_robustness,
     Entry.hidden,
+    Entry.state,
+    Entry.state_reason,
+    Entry.public_score,
+    Entry.hidden_score,
+    Entry.score_gap,
 ).join(Submitter, Submitter.id == Entry.submitter_id)
 VISIBLE = Entry.hidden.is_(False)
 # The table numbers of an entry derived from its results (Headline's fields): rescoring
@@ -912,8 +1023,14 @@ def _not_owner(method_name: str, owner: str) -> OwnershipError:
     )
 
 
-def _filters(suite: str | None, board: str | None, method: str | None) -> list:
+def _filters(
+    suite: str | None, board: str | None, method: str | None, state: str | None = None
+) -> list:
     conditions = []
+    if state:
+        if state not in STATES:
+            raise StoreError(f"unknown state {state!r} (states: {', '.join(STATES)})", "state")
+        conditions.append(Entry.state == state)
     if suite:
         suite_id, _, version = suite.partition("@")
         conditions.append(Entry.suite_id == suite_id)
@@ -933,7 +1050,9 @@ def _sort_columns(sort: str) -> list:
     return {
         "method": [Entry.method_name, Entry.method_version],
         "suite": [Entry.suite_id, Entry.suite_version],
+        "state": [Entry.state],
         "score": [Entry.score_iqm],
+        "gap": [Entry.score_gap],
         "reachability": [Entry.reachability],
         "range": [Entry.algorithmic_range],
         "robustness": [Entry.objective_robustness],

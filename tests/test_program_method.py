@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from programs import bandit_inputs
 from test_export import TINY
 
 from mesa_bench.evaluation.program_method import check_fits, program_factory, score_program
@@ -62,15 +63,7 @@ class Broken(torch.nn.Module):
 def program_of(module: torch.nn.Module, family) -> Program:
     from mesa_bench.protocol.programs import Exportable, export_program
 
-    n = 2
-    inputs = (
-        torch.zeros(n, 1),
-        torch.zeros(n, dtype=torch.int64),
-        torch.zeros(n),
-        torch.zeros(n),
-        torch.ones(n, dtype=torch.bool),
-        torch.zeros(n, 3),
-    )
+    inputs = bandit_inputs()
     item = Exportable(module, inputs, tuple({0: "batch"} for _ in inputs))
     exported, manifest = export_program(item, "rl")
     return Program(manifest, exported)
