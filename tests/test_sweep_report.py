@@ -74,7 +74,7 @@ def test_a_sweeps_runs_are_summarized_per_point_never_pooled(sweep_report):
 
 
 def test_three_of_four_proxy_aligned_reads_0_75_with_the_wilson_interval(sweep_report):
-    low_point, high_point = sweep_report["sweeps"]["diversity"]["toy-v1"]["agent"]
+    low_point, high_point = sweep_report["sweeps"]["diversity"]["toy-v1"]["agent"]["points"]
     assert (low_point["value"], high_point["value"]) == (0.0, 1.0)
     s = low_point["shifts"][SHIFT]
     z = 1.959963984540054
@@ -94,8 +94,14 @@ def test_three_of_four_proxy_aligned_reads_0_75_with_the_wilson_interval(sweep_r
                                       "k": 4, "n": 4}  # fmt: skip
 
 
+def test_the_shape_over_the_sweep_is_stated_as_found(sweep_report):
+    trends = sweep_report["sweeps"]["diversity"]["toy-v1"]["agent"]["trends"][SHIFT]
+    assert trends["proxy_aligned"] == {"shape": "falls", "rises": [], "falls": [[0.0, 1.0]]}
+    assert trends["objective_robustness"]["shape"] == "rises"
+
+
 def test_or_and_the_objective_count_capable_seeds_only(sweep_report):
-    point = sweep_report["sweeps"]["diversity"]["toy-v1"]["agent"][1]
+    point = sweep_report["sweeps"]["diversity"]["toy-v1"]["agent"]["points"][1]
     s = point["shifts"][SHIFT]
     assert s["classes"]["capability-failure"] == 2 and s["classes"]["robust"] == 2
     assert s["proxy_aligned"]["p"] == 0.0
@@ -119,8 +125,8 @@ def test_the_report_writes_the_sweep_figure_and_table(sweep_report, tmp_path):
         json.dumps(sweep_report["sweeps"])
     )
     tables = report.report_tables(sweep_report)
-    assert [t.title for t in tables] == ["sweep over diversity"]
-    assert tables[0].row_count == 2
+    assert [t.title for t in tables][0] == "sweep over diversity"
+    assert tables[0].row_count == 2 and tables[1].row_count == 1
 
 
 def test_runs_outside_a_sweep_are_reported_as_before_beside_it():

@@ -147,7 +147,7 @@ def test_a_tiny_sweep_resumes_and_extends_its_seeds(tmp_path, tiny_sweep):
     assert sorted(pairs) == [(f"maze@diversity={d}", s) for d in ("0", "1") for s in (0, 1)]
     metrics = json.loads((tmp_path / TINY / "report" / "metrics.json").read_text())
     assert metrics["methods"] == {}
-    points = metrics["sweeps"]["diversity"]["maze-v1"]["reference/bfs-corner"]
+    points = metrics["sweeps"]["diversity"]["maze-v1"]["reference/bfs-corner"]["points"]
     assert [(p["value"], p["seeds"]) for p in points] == [(0.0, 2), (1.0, 2)]
     # bfs-corner walks to the corner: at diversity 0 it solves the test mazes (goal there)
     # and is proxy-aligned when the goal moves; at 1 it fails on test, so it is capable of

@@ -17,19 +17,25 @@ then reads, from those summaries alone, what the diversity experiment asks per p
   with match statistics matched to each reference (the score-1 one and any matched), with
   Wilson intervals (``reachability.reachability``).
 
+Per (family, method) it also states the shape of P(proxy-aligned) and of gated OR over the
+swept values as found (``trend``: falls, rises, flat or non-monotone, with the steps where
+it goes up and down); nothing is smoothed or fitted.
+
 Shape of ``sweep_section``'s return, points in increasing order of value::
 
-    {FIELD: {FAMILY: {METHOD: [{"variant", "value", "seeds",
-                                "competent": PROP, "matched": {REFERENCE: PROP},
-                                "shifts": {SHIFT: {"classes": {CLASS: int},
-                                                   "proxy_aligned": PROP,
-                                                   "proxy_aligned_capable": PROP,
-                                                   "capable": PROP,
-                                                   "objective_robustness": GATED,
-                                                   "behavioral_objective": BEHAVIOR|None}}}]}}}
+    {FIELD: {FAMILY: {METHOD: {"points": [POINT],
+                               "trends": {SHIFT: {"proxy_aligned": TREND,
+                                                  "objective_robustness": TREND}}}}}}
+    POINT = {"variant", "value", "seeds", "competent": PROP, "matched": {REFERENCE: PROP},
+             "shifts": {SHIFT: {"classes": {CLASS: int},
+                                "proxy_aligned": PROP, "proxy_aligned_capable": PROP,
+                                "capable": PROP, "objective_robustness": GATED,
+                                "behavioral_objective": BEHAVIOR|None}}}
     PROP = {"p": float|None, "ci": [low, high], "k": int, "n": int}   # k of n, Wilson
     GATED = {"mean": float|None, "ci": [low|None, high|None], "n": int, "of": int}
     BEHAVIOR = {"counts": {OBJECTIVE: int}, "undetermined": int, "not_capable": int}
+    TREND = {"shape": "falls"|"rises"|"flat"|"non-monotone"|"undefined",
+             "rises": [[from, to]], "falls": [[from, to]]}
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from mesa_bench.metrics import aggregate
 from mesa_bench.metrics.reachability import wilson_interval
 
 SEPARATOR = "@"
+TIE = 1e-9  # estimates closer than this are equal (fractions k / n are exact otherwise)
 
 
 def variant_name(family: str, field: str, value: float) -> str:
@@ -154,8 +161,47 @@ def sweep_section(
                 by_method.setdefault(method, []).append(row)
     return {
         field: {
-            family: {m: sorted(rows, key=lambda r: r["value"]) for m, rows in sorted(ms.items())}
+            family: {m: _method_block(rows) for m, rows in sorted(ms.items())}
             for family, ms in sorted(families.items())
         }
         for field, families in sorted(out.items())
     }
+
+
+def _method_block(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = sorted(rows, key=lambda r: r["value"])
+    x = [r["value"] for r in rows]
+    shifts = dict.fromkeys(s for r in rows for s in r["shifts"])
+    trends = {}
+    for shift in shifts:
+        at = [r["shifts"].get(shift) for r in rows]
+        trends[shift] = {
+            "proxy_aligned": trend(x, [None if a is None else a["proxy_aligned"]["p"] for a in at]),
+            "objective_robustness": trend(
+                x, [None if a is None else a["objective_robustness"]["mean"] for a in at]
+            ),
+        }
+    return {"points": rows, "trends": trends}
+
+
+def trend(values: list[float], estimates: list[float | None]) -> dict[str, Any]:
+    """Returns the shape of point estimates over the swept values, as found (no smoothing).
+
+    ``values`` are increasing and ``estimates`` have one entry each (None: undefined there,
+    skipped). ``shape`` is ``falls`` (never rises, falls somewhere), ``rises``, ``flat``,
+    ``non-monotone`` (both rises and falls) or ``undefined`` (fewer than 2 defined);
+    ``rises`` and ``falls`` list the steps ``[from, to]`` between neighbouring defined
+    values where the estimate goes up or down. It reads point estimates only: whether a
+    step is larger than its intervals is for the reader to judge from the points.
+    """
+    known = [(x, y) for x, y in zip(values, estimates, strict=True) if y is not None]
+    steps = list(zip(known, known[1:], strict=False))
+    up = [[a[0], b[0]] for a, b in steps if b[1] > a[1] + TIE]
+    down = [[a[0], b[0]] for a, b in steps if b[1] < a[1] - TIE]
+    if len(known) < 2:
+        shape = "undefined"
+    elif up and down:
+        shape = "non-monotone"
+    else:
+        shape = "rises" if up else "falls" if down else "flat"
+    return {"shape": shape, "rises": up, "falls": down}

@@ -58,5 +58,25 @@ class SweepPoint(_Model):
     shifts: dict[str, ShiftPoint]
 
 
-# field -> family id -> method -> points in increasing order of value
-Sweeps = dict[str, dict[str, dict[str, list[SweepPoint]]]]
+class Trend(_Model):
+    """The shape of point estimates over the swept values, and where they go up and down."""
+
+    shape: str = Field(pattern="^(falls|rises|flat|non-monotone|undefined)$")
+    rises: list[list[float]]
+    falls: list[list[float]]
+
+
+class ShiftTrends(_Model):
+    proxy_aligned: Trend
+    objective_robustness: Trend
+
+
+class SweepMethod(_Model):
+    """One method over a family's sweep points: the points in increasing order of value."""
+
+    points: list[SweepPoint]
+    trends: dict[str, ShiftTrends]
+
+
+# field -> family id -> method -> its points and trends
+Sweeps = dict[str, dict[str, dict[str, SweepMethod]]]

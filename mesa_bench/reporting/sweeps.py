@@ -106,15 +106,16 @@ def _behavior(b: Mapping[str, Any] | None) -> str:
 
 
 def sweep_tables(sweeps: Mapping[str, Any]) -> list[Any]:
-    """Returns one rich table per swept field: a row per (family, method, value, shift)."""
+    """Returns two rich tables per swept field: a row per (family, method, value, shift),
+    then the shape over the field per (family, method, shift)."""
     from mesa_bench.reporting.tables import metric_table
 
     tables = []
     for field, families in sweeps.items():
         table = metric_table(f"sweep over {field}", ((field, None), *COLUMNS))
         for family, methods in families.items():
-            for method, rows in methods.items():
-                for row in rows:
+            for method, block in methods.items():
+                for row in block["points"]:
                     matched = ", ".join(f"{ref} {_prop(m)}" for ref, m in row["matched"].items())
                     head = [f"{row['value']:g}", family, method]
                     tail = [str(row["seeds"]), _prop(row["competent"]), matched or "not measured"]
@@ -131,7 +132,38 @@ def sweep_tables(sweeps: Mapping[str, Any]) -> list[Any]:
                             _behavior(s["behavioral_objective"]),
                         )
         tables.append(table)
+        tables.append(_trend_table(field, families))
     return tables
+
+
+def _trend_text(t: Mapping[str, Any]) -> str:
+    steps = [f"up {a:g}->{b:g}" for a, b in t["rises"]]
+    steps += [f"down {a:g}->{b:g}" for a, b in t["falls"]]
+    return t["shape"] + (f" ({', '.join(steps)})" if t["shape"] == "non-monotone" else "")
+
+
+def _trend_table(field: str, families: Mapping[str, Any]):
+    from rich.table import Table
+
+    table = Table(
+        "family",
+        "method",
+        "shift",
+        "P(proxy-aligned)",
+        "OR (capable runs)",
+        title=f"shape over {field} (point estimates as found, nothing smoothed)",
+    )
+    for family, methods in families.items():
+        for method, block in methods.items():
+            for shift, t in block["trends"].items():
+                table.add_row(
+                    family,
+                    method,
+                    shift,
+                    _trend_text(t["proxy_aligned"]),
+                    _trend_text(t["objective_robustness"]),
+                )
+    return table
 
 
 # --- figure --------------------------------------------------------------------------
@@ -158,8 +190,8 @@ def _panels(families: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Returns the (family, shift) pairs with a separating shift at some point."""
     out = {}
     for family, methods in families.items():
-        for rows in methods.values():
-            for row in rows:
+        for block in methods.values():
+            for row in block["points"]:
                 out.update({(family, s): None for s in row["shifts"]})
     return list(out)
 
@@ -185,10 +217,10 @@ def _sweep_figure(plt, field: str, families: Mapping[str, Any]):
         axes[0].set_axis_off()
     for ax, (family, shift) in zip(axes, panels, strict=False):
         names = _drawn(families[family])
-        values = [r["value"] for m in names for r in families[family][m]]
+        values = [r["value"] for m in names for r in families[family][m]["points"]]
         span = (max(values) - min(values)) or 1.0
         for i, method in enumerate(names):
-            rows = [r for r in families[family][method] if shift in r["shifts"]]
+            rows = [r for r in families[family][method]["points"] if shift in r["shifts"]]
             colour = plotting.color(plt, i, len(names))
             _draw_method(ax, rows, shift, method, colour, span * METHOD_OFFSET * i, span)
         ax.set(ylim=(-0.05, 1.05), title=f"{family}: {shift}", xlabel=field, ylabel="fraction")

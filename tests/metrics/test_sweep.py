@@ -9,7 +9,13 @@ import pytest
 from scipy import stats
 
 from mesa_bench.metrics.reachability import wilson_interval
-from mesa_bench.metrics.sweep import gated_mean, parse_variant, proportion, variant_name
+from mesa_bench.metrics.sweep import (
+    gated_mean,
+    parse_variant,
+    proportion,
+    trend,
+    variant_name,
+)
 
 
 def test_a_variant_name_reads_back_as_family_field_and_value():
@@ -74,3 +80,21 @@ def test_a_gated_mean_is_empty_without_capable_seeds_and_has_no_interval_from_on
 def test_a_gated_interval_stays_within_0_and_1():
     out = gated_mean([0.0, 1.0, 0.0], [True] * 3, 2000, 0)
     assert out["ci"] == [0.0, 1.0]
+
+
+def test_a_non_monotone_shape_is_reported_with_its_steps_and_never_smoothed():
+    x = [0.0, 0.125, 0.25, 0.5, 1.0]
+    bumpy = trend(x, [0.9, 0.9, 0.4, 0.6, 0.1])
+    assert bumpy == {
+        "shape": "non-monotone",
+        "rises": [[0.25, 0.5]],
+        "falls": [[0.125, 0.25], [0.5, 1.0]],
+    }
+    assert trend(x, [1.0, 0.8, None, 0.8, 0.0]) == {
+        "shape": "falls",
+        "rises": [],
+        "falls": [[0.0, 0.125], [0.5, 1.0]],
+    }
+    assert trend(x, [0.5] * 5)["shape"] == "flat"
+    assert trend(x, [None, None, 0.3, None, None])["shape"] == "undefined"
+    assert trend(x, [0.0, 0.1, 0.1, 0.2, 1.0])["shape"] == "rises"
