@@ -278,18 +278,19 @@ SUBCOMMANDS = {
         "Runs the selected jobs of a versioned suite through Hydra's launcher (basic, joblib, "
         "submitit_slurm), skipping every job whose results file exists and validates, so an "
         "interrupted suite resumes; then merges one bundle per method, writes the report and "
-        "publishes to the local leaderboard. A method the suite does not list (one of "
-        "another package) runs on every suite family it applies to, at budget=N or its "
-        "default budget. seeds=N runs only the first N seeds (a sweep built up a few seeds "
-        "at a time: a later run with more seeds skips those done). "
-        "Extra overrides: device=auto|cpu|cuda, "
+        "publishes to the local leaderboard (a sweep's bundles are reported only). A method "
+        "the suite does not list (one of another package) runs on every suite family it "
+        "applies to, at budget=N or its default budget. seeds=N runs only the first N "
+        "seeds (a sweep built up a few seeds at a time: a later run with more seeds skips "
+        "those done). Extra overrides: device=auto|cpu|cuda, "
         "tracking.mode=..., +task_overrides.FAMILY.FIELD=VALUE, hydra.launcher.*.",
     ),
     "collect": (
         f"mesa-bench suite collect {SELECTION}",
         "merge finished runs into bundles, report, publish",
         "Merges the finished runs of a suite into one results bundle per method, writes the "
-        "report and publishes to the local leaderboard, without running anything.",
+        "report and publishes to the local leaderboard (a sweep's bundles are reported only), "
+        "without running anything.",
     ),
     "list": (
         "mesa-bench suite list",
