@@ -223,6 +223,10 @@ def _sweep_figure(plt, field: str, families: Mapping[str, Any]):
             rows = [r for r in families[family][method]["points"] if shift in r["shifts"]]
             colour = plotting.color(plt, i, len(names))
             _draw_method(ax, rows, shift, method, colour, span * METHOD_OFFSET * i, span)
+        # every panel of a family spans all its swept values, ticked at each one
+        ticks = sorted(set(values))
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks], fontsize=7)
+        ax.set_xlim(ticks[0] - 0.05 * span, ticks[-1] + 0.1 * span)
         ax.set(ylim=(-0.05, 1.05), title=f"{family}: {shift}", xlabel=field, ylabel="fraction")
         ax.legend(fontsize=6)
     fig.suptitle(
