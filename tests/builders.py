@@ -237,31 +237,46 @@ def synthetic_run(
     proxy: bool = False,
     matched: bool = False,
     tag: str = "",
+    pool: Sequence[int] = (),
 ) -> RunRecord:
     """Returns a run whose test score is exactly ``skill``, with a shift and a rising curve.
 
-    References: the family's own where it is in ``SYNTHETIC_FAMILIES`` (else ``good`` and
-    ``floor``), the score-1 one of mean 80, the floor of mean 20; the performance per trial is
-    ``20 + 60 * skill`` plus noise of mean zero, so the normalized score is ``skill``. The
-    shift is ``goal-anywhere`` with a ``proxy:corner`` objective when ``proxy``, else
-    ``long-horizon``. The curve rises to ``skill``; its checkpoints claim a score of 999, which
-    the server must not read. With ``matched``, the run agrees with the score-1 reference
-    (and what coincides with it) on 95% of steps from the middle of the curve on, with the
-    others on 30%; before, with all on 30% (matched to nothing).
+    ``pool`` names the seeds of the family in the same file (readers normalize by the
+    references pooled over them; default: this seed alone).
+
+    References: the family's own where it is in ``SYNTHETIC_FAMILIES``, with their real
+    numbers on the public trials (the leaderboard re-runs them), else ``good`` of mean 80 and
+    ``floor`` of mean 20; the performance per trial is the floor's mean plus ``skill`` times
+    the references' spread, plus noise of mean zero, so the normalized score is ``skill``
+    (``skill - 1/6`` on the shift). The shift is ``goal-anywhere`` with a ``proxy:corner``
+    objective when ``proxy``, else ``long-horizon``. The curve rises to ``skill``; its
+    checkpoints claim a score of 999, which the server must not read. With ``matched``, the
+    run agrees with the score-1 reference (and what coincides with it) on 95% of steps from
+    the middle of the curve on, with the others on 30%; before, with all on 30% (matched to
+    nothing).
     """
     names = SYNTHETIC_FAMILIES.get(family, ("", ("good", "floor", "other")))[1]
     digest = hashlib.sha256(f"{tag}|{family}|{seed}".encode()).digest()
     rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
     noise = rng.normal(0, 3, n_trials)
     noise -= noise.mean()
-    refs = {"ref": 80 + noise[::-1], "floor": 20 + noise, "names": names[:2]}
-    perf = 20 + 60 * skill + noise
+    shift_name = "goal-anywhere" if proxy else "long-horizon"
+
+    def scored(split_name: str, score: float, achieved: dict) -> tuple[SplitRecord, float, float]:
+        ref, floor = _references(family, seed, split_name, noise, names)
+        pooled = [_references(family, s, split_name, noise, names) for s in pool or (seed,)]
+        ref_mean = float(np.mean([p[0] for p in pooled]))
+        floor_mean = float(np.mean([p[1] for p in pooled]))
+        spread = ref_mean - floor_mean
+        perf = floor_mean + score * spread + noise * spread / 60
+        return split(perf, ref, floor, achieved, names=names[:2]), ref_mean, floor_mean
+
     budgets = sorted({int(b) for b in np.geomspace(10, budget, 8)})
-    test = split(perf, achieved={"base": rng.random(n_trials) < skill}, **refs)
+    test, ref_mean, floor_mean = scored("test", skill, {"base": rng.random(n_trials) < skill})
     shifted = {"base": rng.random(n_trials) < skill / 2}
     if proxy:
         shifted["proxy:corner"] = rng.random(n_trials) < 0.6
-    shift = split(perf - 10, achieved=shifted, **refs)
+    shift, _, _ = scored(shift_name, skill - 1 / 6, shifted)
     matches = None
     if matched:
         late = len(budgets) // 2
@@ -287,12 +302,31 @@ def synthetic_run(
         curve=[(b, skill * (i + 1) / len(budgets)) for i, b in enumerate(budgets)],
         matches=matches,
         budget=budget,
-        ref=80.0,
-        floor=20.0,
+        ref=ref_mean,
+        floor=floor_mean,
         references=names[:2],
         parameter_count=1234,
         claimed_score=999.0,
-        **{"goal-anywhere" if proxy else "long-horizon": shift},
+        **{shift_name: shift},
+    )
+
+
+def _references(
+    family: str, seed: int, split_name: str, noise: np.ndarray, names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Returns a synthetic run's (score-1 reference, floor) per trial on one split.
+
+    The registry's families get their real references on the public trials, as the
+    leaderboard re-runs them (from the cache it shares with this process); the others a
+    score-1 reference of mean 80 and a floor of mean 20.
+    """
+    config = synthetic_config(family, seed)
+    if config is None:
+        return 80 + noise[::-1], 20 + noise
+    from leaderboard.references import reference_numbers
+
+    return tuple(
+        reference_numbers(config["task"], seed, split_name, len(noise), name) for name in names[:2]
     )
 
 
@@ -322,6 +356,7 @@ def make_results(
             matched=matched,
             tag=f"{method}|{version}",
             n_trials=n_trials,
+            pool=range(seeds),
         )
         for family in families
         for s in range(seeds)

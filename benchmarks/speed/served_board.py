@@ -6,6 +6,7 @@ its HTTP API, as a client reaches it; ``benchmarks`` imports nothing from ``lead
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -19,6 +20,8 @@ from typing import IO
 import httpx
 import numpy as np
 
+from mesa_bench.evaluation.trials import reference_factory, run_split
+from mesa_bench.registry import FAMILIES
 from mesa_bench.results import (
     Checkpoint,
     MethodInfo,
@@ -35,27 +38,34 @@ CLI = [sys.executable, "-m", "mesa_bench.cli", "leaderboard"]
 def made_up_results(name: str, skill: float, seeds: int = 3, n_trials: int = 8) -> ResultsFile:
     """Returns results of a made-up method ``name`` on bandit-v1 of ``mesa-v1-quick``.
 
-    Each seed's test performance is ``20 + 60 * skill`` plus noise against references of
-    means 80 (``thompson``) and 20 (``random``), so its normalized score is near ``skill``;
+    The references (``thompson``, ``random``) are the real ones on the public trials, as the
+    leaderboard re-runs them; each seed's performance lies ``skill`` of the way from the
+    floor to the score-1 reference, plus noise, so its normalized score is near ``skill``;
     the curve rises to it over 8 checkpoints and ``long-horizon`` scores a little lower.
     """
     budgets = sorted({int(b) for b in np.geomspace(10, 10_000, 8)})
     runs = []
     for seed in range(seeds):
         rng = np.random.default_rng([zlib.crc32(name.encode()), seed])
-        noise = rng.normal(0, 3, n_trials)
-        refs = {"thompson": (80 + noise).tolist(), "random": (20 + noise[::-1]).tolist()}
-        splits = {
-            split: SplitRecord(
-                n_trials=n_trials,
-                performance=(20 + 60 * skill - drop + noise).tolist(),
-                references=refs,
-                achieved={"base": (rng.random(n_trials) < skill - drop / 60).tolist()},
+        noise = rng.normal(0, 3 / 60, n_trials)
+        noise -= noise.mean()  # so the normalized score is the skill exactly
+        splits = {}
+        for split, drop in (("test", 0.0), ("long-horizon", 1 / 6)):
+            refs = {ref: _reference(ref, seed, split, n_trials) for ref in ("thompson", "random")}
+            floor, spread = (
+                np.mean(refs["random"]),
+                np.mean(refs["thompson"]) - np.mean(refs["random"]),
             )
-            for split, drop in (("test", 0.0), ("long-horizon", 10.0))
-        }
+            splits[split] = SplitRecord(
+                n_trials=n_trials,
+                performance=(floor + (skill - drop + noise) * spread).tolist(),
+                references={ref: list(v) for ref, v in refs.items()},
+                achieved={"base": (rng.random(n_trials) < skill - drop).tolist()},
+            )
+        test = splits["test"].references
+        floor, spread = np.mean(test["random"]), np.mean(test["thompson"]) - np.mean(test["random"])
         curve = [
-            Checkpoint(budget=b, performance=20 + 60 * skill * (i + 1) / len(budgets))
+            Checkpoint(budget=b, performance=floor + spread * skill * (i + 1) / len(budgets))
             for i, b in enumerate(budgets)
         ]
         runs.append(
@@ -73,8 +83,19 @@ def made_up_results(name: str, skill: float, seeds: int = 3, n_trials: int = 8) 
         suite=SuiteInfo(id="mesa-v1-quick", version=1),
         method=MethodInfo(name=name, version="1", description="made up for a load measurement"),
         provenance=provenance(),
+        # each run's config, from which the leaderboard rebuilds the family to re-run its
+        # references (and calibrate its match)
+        config={"bundle": [{"task": {"name": "bandit"}, "seed": seed} for seed in range(seeds)]},
         runs=runs,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _reference(name: str, seed: int, split: str, n_trials: int) -> tuple[float, ...]:
+    """Returns bandit-v1's reference ``name`` per trial on the public trials of ``split``."""
+    family = FAMILIES.get("bandit")()
+    outcome = run_split(family, reference_factory(family, name), split, n_trials, seed)
+    return tuple(float(x) for x in outcome.performance)
 
 
 def add_submitter(db: Path, name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from benchmarks.speed import time_to_tau
@@ -12,11 +13,14 @@ from builders import make_results
 BUDGETS = [10_000, 100_000, 1_000_000, 10_000_000]
 
 
-def curve(scores, walls) -> list[Checkpoint]:
-    """Returns checkpoints scoring ``scores`` against make_results' references (80 and 20);
-    their stored ``score`` is wrong on purpose: it must never be read."""
+def curve(run, scores, walls) -> list[Checkpoint]:
+    """Returns checkpoints scoring ``scores`` against ``run``'s test references; their
+    stored ``score`` is wrong on purpose: it must never be read."""
+    test = run.splits["test"]
+    floor = np.mean(test.references[run.floor_reference])
+    ref = np.mean(test.references[run.score_reference])
     return [
-        Checkpoint(budget=b, performance=20 + 60 * s, score=-1.0, wall_time_s=w)
+        Checkpoint(budget=b, performance=floor + (ref - floor) * s, score=-1.0, wall_time_s=w)
         for b, s, w in zip(BUDGETS, scores, walls, strict=True)
     ]
 
@@ -26,9 +30,9 @@ def files(tmp_path):
     """One file on an H200 with three seeds (two reach 0.8), one file of schema 1.0."""
     gpu = make_results("trained", families=["bandit-v1"], seeds=3)
     gpu.provenance = gpu.provenance.model_copy(update={"device": "cuda (H200)", "cpu_count": 16})
-    gpu.runs[0].curve = curve([0.1, 0.5, 0.85, 0.9], [1, 2, 30, 40])  # first at 1M, 30 s
-    gpu.runs[1].curve = curve([0.2, 0.81, 0.7, 0.95], [5, 10, 50, 90])  # first at 100k, 10 s
-    gpu.runs[2].curve = curve([0.1, 0.2, 0.3, 0.79], [1, 2, 3, 4])  # never
+    gpu.runs[0].curve = curve(gpu.runs[0], [0.1, 0.5, 0.85, 0.9], [1, 2, 30, 40])  # at 1M, 30 s
+    gpu.runs[1].curve = curve(gpu.runs[1], [0.2, 0.81, 0.7, 0.95], [5, 10, 50, 90])  # 100k, 10 s
+    gpu.runs[2].curve = curve(gpu.runs[2], [0.1, 0.2, 0.3, 0.79], [1, 2, 3, 4])  # never
     old = make_results("trained", families=["bandit-v1"], seeds=1)
     old.runs[0].curve = []  # as for a reference, which trains nothing
     return [
@@ -53,7 +57,7 @@ def test_a_lower_tau_counts_more_seeds_and_devices_are_kept_apart(files, tmp_pat
     (row,) = time_to_tau.rows(files[:1], tau=0.75)
     assert row["reached"] == 3 and row["wall_s_to_tau"] == pytest.approx(10.0)  # 30, 10, 4 s
     cpu = make_results("trained", families=["bandit-v1"], seeds=1)
-    cpu.runs[0].curve = curve([0.9, 0.9, 0.9, 0.9], [7, 8, 9, 10])
+    cpu.runs[0].curve = curve(cpu.runs[0], [0.9, 0.9, 0.9, 0.9], [7, 8, 9, 10])
     path = write_results(cpu, tmp_path / "cpu" / "results.json")
     rows = time_to_tau.rows([files[0], path], tau=0.8)
     assert [r["device"] for r in rows] == ["cuda (H200), 16 CPUs", "not recorded"]

@@ -4,30 +4,41 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from leaderboard import figures
 from leaderboard.scoring import entry_metrics
 from mesa_bench.cli import main
+from mesa_bench.metrics.rescoring import pooled_references
 from mesa_bench.results import read_results, write_results
 
 RESAMPLES = 200
 
 
 def _with_scores(results, score_of):
-    """Returns a copy of ``results`` whose every checkpoint ``score`` is ``score_of(point)``."""
+    """Returns a copy of ``results`` with each checkpoint's ``score`` ``score_of(run, point)``."""
     runs = [
         r.model_copy(
-            update={"curve": [c.model_copy(update={"score": score_of(c)}) for c in r.curve]}
+            update={"curve": [c.model_copy(update={"score": score_of(r, c)}) for c in r.curve]}
         )
         for r in results.runs
     ]
     return results.model_copy(update={"runs": runs})
 
 
-def _true_score(point) -> float:
-    # the builder's references have means 80 (score 1) and 20 (floor) on every run
-    return (point.performance - 20.0) / 60.0
+def _true_scorer(results):
+    """Returns the score of ``(run, point)`` against its family's pooled test references."""
+    means = {}
+    for family in {r.family for r in results.runs}:
+        floor, ref = pooled_references([r for r in results.runs if r.family == family], "test")
+        means[family] = (np.mean(floor), np.mean(ref))
+
+    def score(run, point) -> float:
+        floor, ref = means[run.family]
+        return (point.performance - floor) / (ref - floor)
+
+    return score
 
 
 def _report(path, out) -> dict:
@@ -48,8 +59,9 @@ def test_report_and_leaderboard_ignore_an_edited_checkpoint_score(
     results_factory, tmp_path, skill, edited
 ):
     results = results_factory(skill=skill)
-    true_path = write_results(_with_scores(results, _true_score), tmp_path / "true.json")
-    edited_path = write_results(_with_scores(results, lambda _: edited), tmp_path / "edited.json")
+    true_score = _true_scorer(results)
+    true_path = write_results(_with_scores(results, true_score), tmp_path / "true.json")
+    edited_path = write_results(_with_scores(results, lambda *_: edited), tmp_path / "edited.json")
 
     report_true = _report(true_path, tmp_path / "report-true")
     report_edited = _report(edited_path, tmp_path / "report-edited")
@@ -63,7 +75,7 @@ def test_report_and_leaderboard_ignore_an_edited_checkpoint_score(
     for run in results.runs:
         fam = board_edited["families"][run.family]
         seed_curve = fam["curve"]["per_seed"][fam["seeds"].index(run.seed)]
-        assert seed_curve["scores"] == pytest.approx([_true_score(c) for c in run.curve])
+        assert seed_curve["scores"] == pytest.approx([true_score(run, c) for c in run.curve])
     reached = [
         t
         for f in board_edited["families"].values()
