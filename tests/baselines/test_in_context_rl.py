@@ -1,8 +1,8 @@
 """dpt and ad, the in-context rl learners pretrained by supervised learning, on what they
 share: registration and suite membership, config checks, tiny runs that write valid records,
-same seed same numbers, resuming a killed run, and known answers on a 2-armed bandit and a
-small MDP. What only one of them has (dpt's tokens, cache and oracle labels; ad's source
-histories) is in ``test_dpt.py`` and ``test_ad.py``."""
+same seed same numbers, resuming a killed run, known answers on a 2-armed bandit and a small
+MDP, and dpt's on the family's own bandit. What only one of them has (dpt's tokens, cache
+and oracle labels; ad's source histories) is in ``test_dpt.py`` and ``test_ad.py``."""
 
 from __future__ import annotations
 
@@ -227,3 +227,18 @@ def test_approaches_psrl_on_a_small_tabular_mdp(name, tmp_path):
     distance = record.matches["test"].points[-1].distance  # KL(reference || method) per step
     assert min(distance, key=distance.get) == "psrl"
     assert np.mean(returns["episode_return@9"]) > np.mean(returns["episode_return@0"]) + 0.5
+
+
+@pytest.mark.slow
+def test_dpt_at_the_quick_suite_budget_is_matched_to_thompson_on_the_bandit(tmp_path):
+    # The issue's known answer on the family itself (5 arms, 100 pulls), at mesa-v1-quick's
+    # budget with the default network (about 70 CPU-s). Seeds 0-2 score 0.99 / 0.97 / 0.93
+    # and are all matched to Thompson (KL 0.04-0.06; greedy 0.45-0.58, random 0.99-1.15); the
+    # score is near 0 until about 8k datasets. A width-32 one-layer net at 19k datasets, the
+    # 2-armed set-up, is not enough here: seeds 1 and 2 score 0.40 and 0.42.
+    cfg = DPTConfig(name="dpt", save_every=0)
+    record, _ = train(tmp_path, cfg, 32_000, n_eval=128, match_trials=32)
+    final = record.matches["test"].points[-1]
+    assert record.curve[-1].score > 0.8
+    assert final.matched == "thompson"
+    assert min(final.distance, key=final.distance.get) == "thompson"
