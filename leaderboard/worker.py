@@ -14,8 +14,9 @@ normalized-score IQM within ``REPRODUCE_TOLERANCE`` of the submitted one. Otherw
 stored and shown, since they are what the programs do. Any sandbox failure (refused
 archive, wrong signature, a time or memory limit, NaN) fails the entry with the reason
 and stores no score. The server runs the worker in a process of its own
-(:func:`start_worker`), lowered in CPU priority like scoring, or ``mesa-bench leaderboard
-verify`` runs it in the foreground.
+(:func:`start_worker`), lowered in CPU priority as scoring is
+(``intake.background_process``), or ``mesa-bench leaderboard verify`` runs it in the
+foreground.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import base64
 import json
 import multiprocessing
-import os
 import signal
 import sys
 import threading
@@ -48,7 +48,6 @@ from mesa_bench.results import ResultsFile, RunRecord, parse_results
 
 REPRODUCE_TOLERANCE = 0.05  # normalized score: runs on another machine differ in rounding
 POLL_S = 1.0
-WORKER_NICE = 10
 
 
 def verify_entry(store: Store, entry_id: int, sandbox: Sandbox) -> Outcome:
@@ -170,7 +169,9 @@ def work(
 
 
 def _worker_main(url: str, limits: SandboxLimits) -> None:
-    os.nice(WORKER_NICE)
+    from leaderboard.intake import background_process
+
+    background_process()  # as scoring: page reads win a busy core; the sandbox inherits it
     # a SIGTERM ends the sandbox too (run_sandbox kills it on the way out); the job stays
     # running in the database and is queued again when a worker starts
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

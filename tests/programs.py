@@ -4,8 +4,10 @@ hand-built rl programs for bandit (the hostile ones included) saved with honest 
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
+import httpx
 import torch
 from test_export import TINY
 
@@ -92,3 +94,23 @@ def with_manifest(path: Path, out: Path, **changes) -> Path:
                 data = manifest.to_json().encode()
             new.writestr(item, data)
     return out
+
+
+def wait_until_done(server, ids: list[int], timeout: float = 400.0) -> list[float]:
+    """Polls until no entry of ``ids`` is queued or running; returns the read latencies
+    (the table page and the list API, read on every poll: never refused, never stuck)."""
+    latencies, deadline = [], time.monotonic() + timeout
+    with httpx.Client(timeout=10) as client:
+        while time.monotonic() < deadline:
+            for path in ("/", "/api/v1/entries?board=ad-hoc&limit=100"):
+                start = time.perf_counter()
+                assert client.get(server.url + path).status_code == 200
+                latencies.append(time.perf_counter() - start)
+            states = {
+                e["id"]: e["verification"]["state"]
+                for e in client.get(f"{server.url}/api/v1/entries?board=ad-hoc").json()["entries"]
+            }
+            if all(states[i] not in ("queued", "running") for i in ids):
+                return latencies
+            time.sleep(0.5)
+    raise AssertionError(f"entries still waiting after {timeout} s: {states}")

@@ -7,14 +7,13 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 import torch
-from programs import bandit_program, train_and_export, with_manifest
+from programs import bandit_program, train_and_export, wait_until_done, with_manifest
 
 from leaderboard.checks import EntryError
 from leaderboard.client import load_bundle, upload_body
@@ -218,26 +217,6 @@ def post(server: Server, token: str, body: bytes, kind: str = "application/zip")
     return httpx.post(f"{server.url}/api/v1/entries", content=body, headers=headers, timeout=120)
 
 
-def wait_until_done(server: Server, ids: list[int], timeout: float = 400.0) -> list[float]:
-    """Polls until no entry of ``ids`` is queued or running; returns the read latencies
-    (the table page and the list API, read on every poll: never refused, never stuck)."""
-    latencies, deadline = [], time.monotonic() + timeout
-    with httpx.Client(timeout=10) as client:
-        while time.monotonic() < deadline:
-            for path in ("/", "/api/v1/entries?board=ad-hoc&limit=100"):
-                start = time.perf_counter()
-                assert client.get(server.url + path).status_code == 200
-                latencies.append(time.perf_counter() - start)
-            states = {
-                e["id"]: e["verification"]["state"]
-                for e in client.get(f"{server.url}/api/v1/entries?board=ad-hoc").json()["entries"]
-            }
-            if all(states[i] not in ("queued", "running") for i in ids):
-                return latencies
-            time.sleep(0.5)
-    raise AssertionError(f"entries still waiting after {timeout} s: {states}")
-
-
 @pytest.mark.slow
 def test_programs_are_verified_hostile_ones_fail_and_a_fabrication_shows(trained, tmp_path):
     results, program = trained
@@ -284,8 +263,14 @@ def test_programs_are_verified_hostile_ones_fail_and_a_fabrication_shows(trained
         }
         index = httpx.get(f"{server.url}/?board=ad-hoc&state=verified").text
         pages = {name: httpx.get(f"{server.url}/entries/{i}").text for name, i in ids.items()}
+        api = [httpx.get(f"{server.url}/api/v1/entries/{i}").text for i in ids.values()]
     finally:
         server.stop()
+    store = Store(str(db))
+    secret = str(hidden_seed(store, "none", 0))
+    store.close()
+    shown = [*pages.values(), *api, index, server.log.read_text()]
+    assert not [text for text in shown if secret in text]  # never served, never logged
 
     good = entries[ids["good"]]
     v = good["verification"]
