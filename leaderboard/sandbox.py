@@ -129,7 +129,10 @@ class Sandbox:
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            self._line(60.0)  # the server reports the killed child, then takes more jobs
+            try:  # the server reports the killed child, then takes more jobs
+                self._read(int(self._line(60.0).split()[1]), 60.0)
+            except (OSError, TimeoutError, ValueError, IndexError):
+                self.close()
             raise SandboxFailure(
                 f"killed: the program ran past the wall-time limit of {self.limits.wall_s:g} s"
             ) from None

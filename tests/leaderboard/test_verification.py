@@ -295,3 +295,30 @@ def test_programs_are_verified_hostile_ones_fail_and_a_fabrication_shows(trained
         assert re.search(reason, got["reason"]), (name, got["reason"])
         assert got["public_score_iqm"] is None and got["hidden_score_iqm"] is None
     assert max(latencies) < 5.0, max(latencies)
+
+
+def test_the_wall_time_limit_kills_a_child_and_the_sandbox_goes_on(trained, tmp_path):
+    import base64
+
+    from leaderboard.sandbox import Sandbox, SandboxFailure, SandboxLimits
+
+    results, program = trained
+    run = read_results(results)
+    slow = bandit_program(Slow(), tmp_path / "slow.pt2")
+
+    def job(path: Path) -> dict:
+        return {
+            "program": base64.b64encode(path.read_bytes()).decode(),
+            "task": run.config["task"],
+            "run": run.runs[0].model_dump(mode="json"),
+            "seeds": {"public": 20191205},
+        }
+
+    with Sandbox(SandboxLimits(cpu_s=300, wall_s=3)) as sandbox:
+        with pytest.raises(SandboxFailure, match="past the wall-time limit of 3 s"):
+            sandbox.run(job(slow))
+        sandbox.limits = SandboxLimits(cpu_s=300, wall_s=120)
+        records = sandbox.run(job(program))  # the same server, still in step
+    assert records["public"]["splits"]["test"]["performance"] == (
+        run.runs[0].splits["test"].performance
+    )
