@@ -75,7 +75,6 @@ def test_suites_without_a_sweep_keep_their_folders():
         suite = get_suite(name)
         if suite.publishable:
             assert all(j.variant is None and j.folder == j.family for j in suite.jobs())
-    assert len(get_suite("mesa-v1-quick").jobs()) == 150
 
 
 def test_seeds_select_the_first_seeds_of_every_point_and_refuse_too_many():
