@@ -16,6 +16,12 @@ Changelog:
         0.125, 0.25, 0.5, 1 with rl2 and memoryless at their mesa-v1-quick v2 budgets;
         bandit-cue at the same diversities (cue reliability 1 - 0.5 * diversity: 1, 0.9375,
         0.875, 0.75, 0.5) with rl2 at 3M, the bandit's v2 budget; 10 seeds a point.
+    mesa-v1 v2: dpt and ad on bandit, bandit-cue (32k pretraining trials) and tabular-mdp
+        (128k), the budgets at which dpt matched Thompson on the bandit and passed PSRL on
+        tabular-mdp (README, "dpt").
+    mesa-v1-quick v3: memoryless on the bandit at 0.5M instead of 3M: without memory it
+        cannot learn a bandit at any budget (0.001 at 12M), so 3M bought nothing but time
+        in `make demo`.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ REFERENCES = {
     "optimizee": ("adam", "sgd", "gd-tuned", "momentum", "rmsprop", "newton"),
 }
 RL = ("bandit", "bandit-cue", "tabular-mdp", "maze", "keys-chests")
+BANDITS = ("bandit", "bandit-cue")
 
 
 def _entries(budgets: dict[str, dict[str, int]], families=None) -> tuple[SuiteEntry, ...]:
@@ -50,16 +57,23 @@ def _rl(budget: int) -> dict[str, int]:
     return {"rl2": budget, "memoryless": budget}
 
 
+def _in_context(budget: int) -> dict[str, int]:
+    # dpt and ad count pretraining trials (datasets, source histories), not env steps
+    return {"dpt": budget, "ad": budget}
+
+
 # Full budgets: what the baselines need to reach their targets (see the README results).
 MESA_V1 = Suite(
     name="mesa-v1",
-    version=1,
+    version=2,
     seeds=10,
     min_seeds=10,
     n_eval=1000,
     entries=_entries(
         {
             **{family: _rl(20_000_000) for family in RL},
+            **{family: {**_rl(20_000_000), **_in_context(32_000)} for family in BANDITS},
+            "tabular-mdp": {**_rl(20_000_000), **_in_context(128_000)},
             "icl-regression": {
                 "icl-transformer": 2_000_000,
                 "icl-lstm": 2_000_000,
@@ -82,17 +96,16 @@ GRID_BUDGETS = {
 # competent on bandit, maze (diversity 0) and keys-chests (README, "mesa-v1-quick").
 MESA_V1_QUICK = Suite(
     name="mesa-v1-quick",
-    version=2,
+    version=3,
     seeds=3,
     min_seeds=3,
     n_eval=256,
     entries=_entries(
         {
-            # dpt and ad count pretraining trials (datasets, source histories), not env steps
-            "bandit": {**_rl(3_000_000), "dpt": 32_000, "ad": 32_000},
+            "bandit": {"rl2": 3_000_000, "memoryless": 500_000, **_in_context(32_000)},
             **GRID_BUDGETS,
-            "bandit-cue": {**_rl(500_000), "dpt": 32_000, "ad": 32_000},
-            "tabular-mdp": {**_rl(500_000), "dpt": 64_000, "ad": 64_000},
+            "bandit-cue": {**_rl(500_000), **_in_context(32_000)},
+            "tabular-mdp": {**_rl(500_000), **_in_context(64_000)},
             "icl-regression": {
                 "icl-transformer": 100_000,
                 "icl-lstm": 100_000,
