@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from record_numbers import numbers
 
 from benchmarks.bandit import Bandit
 from mesa_bench.api import (
@@ -44,15 +45,6 @@ def advance(ev: Evaluator, start: int, stop: int, make_method) -> None:
     for spent in range(start + 10, stop + 1, 10):
         if ev.due(spent):
             ev.checkpoint(spent, make_method)
-
-
-def numbers(record) -> dict:
-    """A record's numbers: everything but wall times."""
-    out = record.model_dump()
-    out.pop("wall_time_s")
-    for point in out["curve"]:
-        point.pop("wall_time_s")
-    return out
 
 
 # --- the fingerprint ---

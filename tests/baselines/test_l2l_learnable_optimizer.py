@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from record_numbers import numbers
 
 from baselines.l2l_learnable_optimizer import (
     CoordinateTransform,
@@ -32,14 +33,6 @@ def train(tmp_path, cfg, budget: int, seed: int = 0):
     trained = entry.train(fam, evaluator, budget, seed, TrainContext(run_dir=tmp_path))
     record = evaluator.finish(trained.make_method, trained.spent, trained.parameter_count)
     return record, trained
-
-
-def numbers(record) -> dict:
-    out = record.model_dump()
-    out.pop("wall_time_s")
-    for point in out["curve"]:
-        point.pop("wall_time_s")
-    return out
 
 
 def test_the_untrained_rule_is_gradient_descent_and_coordinatewise():

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from record_numbers import numbers
 
 from baselines import meta_training as mt
 from baselines import torch_training as tt
@@ -39,15 +40,6 @@ def train(tmp_path, cfg, budget: int, seed: int = 0, hook=None):
     entry.on_trajectory = hook
     trained = entry.train(fam, evaluator, budget, seed, TrainContext(run_dir=tmp_path))
     return evaluator.finish(trained.make_method, trained.spent, trained.parameter_count)
-
-
-def numbers(record) -> dict:
-    """The parts of a record that must repeat exactly (everything but wall times)."""
-    out = record.model_dump()
-    out.pop("wall_time_s")
-    for point in out["curve"]:
-        point.pop("wall_time_s")
-    return out
 
 
 def test_preprocessing_is_log_magnitude_and_sign_with_a_linear_tail():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from record_numbers import numbers
 
 from baselines import ppo
 from baselines.memoryless import Memoryless, MemorylessConfig, MemorylessNet
@@ -46,15 +47,6 @@ def train(tmp_path, cfg, budget: int, seed: int = 0, family=None, hook=None):
     entry.on_iteration = hook
     trained = entry.train(fam, evaluator, budget, seed, TrainContext(run_dir=tmp_path))
     return evaluator, evaluator.finish(trained.make_method, trained.spent, trained.parameter_count)
-
-
-def numbers(record) -> dict:
-    """The parts of a record that must repeat exactly (everything but wall times)."""
-    out = record.model_dump()
-    out.pop("wall_time_s")
-    for point in out["curve"]:
-        point.pop("wall_time_s")
-    return out
 
 
 def trial_obs(n: int, prev_action: int, prev_reward: float, start: bool) -> TrialObs:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from record_numbers import numbers
 
 from baselines import ppo
 from baselines.rl2 import RL2, RL2Config, RL2Net
@@ -50,15 +51,6 @@ def train(tmp_path, cfg: RL2Config, budget: int, seed: int = 0, family: str = "b
     entry.on_iteration = hook
     trained = entry.train(fam, evaluator, budget, seed, TrainContext(run_dir=tmp_path))
     return evaluator.finish(trained.make_method, trained.spent, trained.parameter_count)
-
-
-def numbers(record) -> dict:
-    """The parts of a record that must repeat exactly (everything but wall times)."""
-    out = record.model_dump()
-    out.pop("wall_time_s")
-    for point in out["curve"]:
-        point.pop("wall_time_s")
-    return out
 
 
 # --- the model ---
