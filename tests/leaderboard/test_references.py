@@ -9,11 +9,15 @@ from leaderboard import references
 from leaderboard.checks import EntryError, check_results
 from leaderboard.references import ReferenceCache, check_references
 from leaderboard.store import Store
-from mesa_bench.evaluation.trials import DEFAULT_EVAL_SEED
+from mesa_bench.evaluation.evaluator import Evaluator
+from mesa_bench.evaluation.trials import DEFAULT_EVAL_SEED, reference_factory
+from mesa_bench.registry import FAMILIES
+from mesa_bench.results import MethodInfo, ResultsFile, SuiteInfo
 
-from builders import make_results
+from builders import PROVENANCE, make_results
 
 API = "/api/v1/entries"
+FAMILY_NAMES = sorted(FAMILIES.names())
 
 
 @pytest.fixture
@@ -143,3 +147,27 @@ def test_the_server_answers_a_doctored_reference_with_422_naming_the_field(live)
         timeout=60,
     )
     assert answer.status_code == 201, answer.text
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_what_the_evaluator_writes_for_every_family_passes_in_a_fresh_cache(name):
+    # the re-run must reproduce the evaluator bit for bit on every family, or honest
+    # entries are refused: nothing in a reference may depend on state outside its seeds
+    cls = FAMILIES.get(name)
+    family = cls(cls.config_class())
+    spec = family.spec
+    other = next(
+        r for r in spec.references if r not in (spec.score_reference, spec.floor_reference)
+    )
+    evaluator = Evaluator(family, seed=1, budget=0, n_eval=8, match_trials=0)
+    run = evaluator.finish(reference_factory(family, other), spent=0)
+    results = ResultsFile(
+        suite=SuiteInfo(id="none", version=0),
+        method=MethodInfo(name=f"reference-{other}", version="1"),
+        provenance=PROVENANCE,
+        config={"task": {"name": name}, "seed": 1},
+        runs=[run],
+    )
+    cache = ReferenceCache()
+    assert check_references(check_results(results), cache) == 1
+    assert cache.runs == 2 * len(run.splits)
