@@ -127,7 +127,7 @@ HOSTILE = {
     ),
     "too few seeds": (lambda: make_results("hostile-few", seeds=2).model_dump_json(), 422, "runs"),
     "unknown suite": (lambda: _with(("suite", "id"), "mesa-v2"), 422, "suite.id"),
-    "unknown suite version": (lambda: _with(("suite", "version"), 3), 422, "suite.version"),
+    "unknown suite version": (lambda: _with(("suite", "version"), 99), 422, "suite.version"),
     "script in method name": (
         lambda: _with(("method", "name"), "<script>alert(1)</script>"),
         422,
