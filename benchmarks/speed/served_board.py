@@ -147,6 +147,8 @@ class ServedBoard:
 
     def __enter__(self) -> ServedBoard:
         command = [*CLI, "serve", "--db", str(self.db), "--port", str(self.port)]
+        # one token fills the board: its hourly submission allowance must not run out
+        command += ["--per-hour", "1000000", "--burst", "100000"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # a file, not a pipe: the server logs every request, and a pipe nobody reads fills up
         self.log = tempfile.TemporaryFile()

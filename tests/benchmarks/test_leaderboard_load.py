@@ -38,3 +38,14 @@ def test_a_short_measurement_reports_every_endpoint_without_errors(tmp_path, cap
         assert modes["open"]["errors"] == 0 and modes["open"]["requests"] == 6, name
         assert modes["closed"]["requests"] > 0, name
     assert "stored 3 entries through the API" in capsys.readouterr().out
+
+
+def test_the_list_api_is_timed_alone_and_while_an_entry_is_scored(tmp_path, capsys):
+    out = tmp_path / "load.json"
+    args = ["--entries", "1", "--rate", "20", "--seconds", "0.5", "--clients", "1"]
+    args += ["--while-scoring", "--big-runs", "20", "--json", str(out)]
+    assert leaderboard_load.main(args) == 0
+    figures = json.loads(out.read_text())["while scoring"]
+    assert figures["entry"]["status"] == 201 and figures["entry"]["errors"] == 0
+    assert figures["alone"]["requests"] == 10  # due in the first 0.5 s at 20 req/s
+    assert "big entry (20 runs): answered 201" in capsys.readouterr().out
