@@ -13,7 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from programs import bandit_program, train_and_export, wait_until_done, with_manifest
+from programs import (
+    bandit_program,
+    require_sandbox,
+    train_and_export,
+    wait_until_done,
+    with_manifest,
+)
 
 from leaderboard.checks import EntryError
 from leaderboard.client import load_bundle, upload_body
@@ -219,6 +225,7 @@ def post(server: Server, token: str, body: bytes, kind: str = "application/zip")
 
 @pytest.mark.slow
 def test_programs_are_verified_hostile_ones_fail_and_a_fabrication_shows(trained, tmp_path):
+    require_sandbox()
     results, program = trained
     db = tmp_path / "board.sqlite"
     token = add_submitter(db, "alice")
@@ -298,6 +305,7 @@ def test_programs_are_verified_hostile_ones_fail_and_a_fabrication_shows(trained
 
 
 def test_the_wall_time_limit_kills_a_child_and_the_sandbox_goes_on(trained, tmp_path):
+    require_sandbox()
     import base64
 
     from leaderboard.sandbox import Sandbox, SandboxFailure, SandboxLimits

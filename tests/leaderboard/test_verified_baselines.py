@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from programs import train_and_export, wait_until_done
+from programs import require_sandbox, train_and_export, wait_until_done
 
 from mesa_bench.cli import main
 
@@ -23,6 +23,7 @@ BASELINES = {
 
 @pytest.mark.slow
 def test_every_baseline_is_verified_on_a_real_server(tmp_path, capsys):
+    require_sandbox()
     db = tmp_path / "board.sqlite"
     token_file = tmp_path / "token"
     token_file.write_text(add_submitter(db, "baselines"))
