@@ -36,7 +36,7 @@ from leaderboard.caches import FigureFailed, FigureRenders, PageCache, ResultsCa
 from leaderboard.checks import MAX_BODY_BYTES, EntryError
 from leaderboard.columns import COLUMNS, DEFAULT_SORT, column
 from leaderboard.formatting import fmt_ci, fmt_gated, fmt_num, fmt_pct, safe_url
-from leaderboard.intake import Busy, Intake, background_process
+from leaderboard.intake import Busy, Intake, background_worker
 from leaderboard.sandbox import SandboxLimits
 from leaderboard.store import SORT_KEYS, STATES, EntryRow, Store, StoreError
 from leaderboard.suites import AD_HOC, RANKED, SUITES
@@ -126,7 +126,7 @@ def create_app(
 
 def _drawing_process() -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=background_process
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=background_worker
     )
 
 

@@ -35,6 +35,7 @@ RETRY_AFTER_S = 10
 DEFAULT_PER_HOUR = 60
 DEFAULT_BURST = 20
 BACKGROUND_NICE = 19
+PARENT_CHECK_S = 1.0
 
 
 class Busy(Exception):
@@ -81,6 +82,25 @@ def background_process() -> None:
             pass  # a thread that ended meanwhile
 
 
+def background_worker() -> None:
+    """Makes this pool worker background work (:func:`background_process`) that ends with
+    the process that started it.
+
+    A pool's workers each hold the write end of their own task pipe, so a worker whose
+    server was killed never reads end-of-file and would wait forever; at idle priority a
+    server under load is killed more often (a stop that waits for its workers takes longer).
+    """
+    background_process()
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)  # nothing to hand back: whoever waited for this process is gone
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
 def _threads() -> list[int]:
     """Returns the ids of this process's threads (Linux sets priorities per thread)."""
     try:
@@ -91,7 +111,7 @@ def _threads() -> list[int]:
 
 def _start_process(url: str) -> None:
     global _process_store
-    background_process()
+    background_worker()
     _process_store = Store(url, migrate=False)
     from leaderboard import scoring  # noqa: F401  (SciPy loads here, not on the first entry)
 

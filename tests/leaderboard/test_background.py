@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -113,3 +114,41 @@ def _checked(results):
     from leaderboard.checks import check_results
 
     return check_results(results)
+
+
+# a pool whose owner is then killed outright; prints the worker's pid
+ORPHANED = """
+import os, sys, time, multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from leaderboard.intake import background_worker
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=background_worker
+    )
+    print(pool.submit(os.getpid).result(), flush=True)
+    time.sleep(600)
+"""
+
+
+@linux_only
+def test_a_worker_ends_when_its_server_is_killed(tmp_path):
+    script = tmp_path / "owner.py"
+    script.write_text(ORPHANED)
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(owner.stdout.readline())
+    finally:
+        owner.kill()
+        owner.wait()
+    deadline = time.monotonic() + 30
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
