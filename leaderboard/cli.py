@@ -138,7 +138,9 @@ def add_submit_command(subparsers) -> None:
         default=None,
         help="the token itself (discouraged: other users see it in the process list)",
     )
-    s.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server")
+    s.add_argument(
+        "--timeout", type=float, default=None, help="seconds to wait for the server (600)"
+    )
     s.add_argument(
         "--programs",
         default=None,
@@ -351,7 +353,13 @@ def _number(value: float | None) -> str:
 
 
 def cmd_submit(args) -> int:
-    from leaderboard.client import SubmitError, find_programs, load_bundle, submit
+    from leaderboard.client import (
+        DEFAULT_TIMEOUT_S,
+        SubmitError,
+        find_programs,
+        load_bundle,
+        submit,
+    )
 
     if not args.server:
         return _fail(f"no server: pass --server URL or set {SERVER_ENV}", 2)
@@ -364,7 +372,8 @@ def cmd_submit(args) -> int:
     try:
         results = load_bundle(args.results)
         programs = find_programs(results, args.programs) if args.programs else None
-        entry = submit(results, args.server, token, args.timeout, args.allow_http, programs)
+        timeout = DEFAULT_TIMEOUT_S if args.timeout is None else args.timeout
+        entry = submit(results, args.server, token, timeout, args.allow_http, programs)
     except SubmitError as e:
         return _fail(str(e))
     url = args.server.rstrip("/") + entry["links"]["html"]

@@ -28,7 +28,8 @@ import httpx
 from mesa_bench.results import ResultsFile, read_results
 
 API_PATH = "/api/v1/entries"
-DEFAULT_TIMEOUT_S = 60.0
+# a first full-suite entry waits for its references to be re-run (about 3 min) and scored
+DEFAULT_TIMEOUT_S = 600.0
 
 
 class SubmitError(Exception):
