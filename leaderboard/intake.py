@@ -14,6 +14,7 @@ with ``Retry-After``), before its body is read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import multiprocessing
 import os
@@ -67,19 +68,16 @@ def process_store(store: Store | None = None) -> Store:
 def background_process() -> None:
     """Makes this process background work: it runs on the CPU time that page reads leave.
 
-    On Linux every thread of the process (NumPy's pools included: Linux keeps priorities
-    per thread) gets nice 19 and the ``SCHED_IDLE`` policy: the kernel's lowest weight (a
-    nice-10 process takes about 37 times its share of a busy core), and any normal thread
-    that wakes up preempts it at once. Elsewhere nice 19 alone.
-    ``benchmarks/speed/background_priority.py`` measures what each costs a request.
+    Every thread of the process (NumPy's pools included: Linux keeps priorities per thread)
+    gets nice 19, a fifteenth of a nice-10 thread's weight, so a page read takes a busy core
+    first. Not ``SCHED_IDLE``: it measured no better for reads here
+    (``benchmarks/speed/background_priority.py``), and on a machine kept busy by other
+    work (a training run beside the server, or beside the test suite) it let scoring
+    starve for minutes, where nice 19 still gets its small share.
     """
     for thread in _threads():
-        try:
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
             os.setpriority(os.PRIO_PROCESS, thread, BACKGROUND_NICE)
-            if hasattr(os, "SCHED_IDLE"):
-                os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
-        except ProcessLookupError:
-            pass  # a thread that ended meanwhile
 
 
 def background_worker() -> None:
@@ -87,7 +85,7 @@ def background_worker() -> None:
     the process that started it.
 
     A pool's workers each hold the write end of their own task pipe, so a worker whose
-    server was killed never reads end-of-file and would wait forever; at idle priority a
+    server was killed never reads end-of-file and would wait forever; at low priority a
     server under load is killed more often (a stop that waits for its workers takes longer).
     """
     background_process()
