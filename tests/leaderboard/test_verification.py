@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 import zipfile
 from pathlib import Path
 
@@ -20,12 +21,13 @@ from programs import (
     wait_until_done,
     with_manifest,
 )
+from sqlalchemy import select
 
 from leaderboard.checks import EntryError
 from leaderboard.client import load_bundle, upload_body
-from leaderboard.store import Store
+from leaderboard.store import Store, VerificationJob
 from leaderboard.uploads import UploadLimits, accept_upload, unpack
-from leaderboard.verification import hidden_seed
+from leaderboard.verification import claim_next, hidden_seed
 from mesa_bench.protocol.programs import MANIFEST_FILE, Manifest, TensorSpec
 from mesa_bench.results import read_results
 
@@ -144,6 +146,35 @@ def test_a_program_of_another_signature_or_run_is_refused(trained, tmp_path):
         accept_upload(zipped({"results.json": results.read_bytes()}), who, store)
     assert store.count() == 0  # nothing stored for a refused upload
     store.close()
+
+
+def test_jobs_are_claimed_oldest_first_and_a_locked_one_is_skipped(trained, store, tmp_path):
+    results, program = trained
+    who = store.authenticate(store.add_submitter("alice"))
+    first, _ = accept_upload(
+        upload(renamed(results, "rl2-a", tmp_path / "a.json"), program), who, store
+    )
+    second, _ = accept_upload(
+        upload(renamed(results, "rl2-b", tmp_path / "b.json"), program), who, store
+    )
+    if store.engine.dialect.name == "postgresql":
+        # Another worker holds the oldest job's row (FOR UPDATE, not yet committed): a claim
+        # takes the next one at once (SKIP LOCKED) instead of waiting for that worker.
+        claimed: list[int | None] = []
+        with store.sessions.begin() as other:
+            locked = select(VerificationJob).where(VerificationJob.entry_id == first.id)
+            other.scalar(locked.with_for_update())
+            claimer = threading.Thread(target=lambda: claimed.append(claim_next(store)))
+            claimer.start()
+            claimer.join(timeout=20)
+            waited = claimer.is_alive()
+        claimer.join()
+        assert not waited, "claim_next waited on a row another worker holds"
+        assert claimed == [second.id]
+        assert claim_next(store) == first.id
+    else:
+        assert [claim_next(store), claim_next(store)] == [first.id, second.id]
+    assert claim_next(store) is None
 
 
 def test_the_hidden_seed_is_made_at_migration_and_kept(tmp_path):
