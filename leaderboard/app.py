@@ -38,7 +38,7 @@ from leaderboard.columns import COLUMNS, DEFAULT_SORT, column
 from leaderboard.formatting import fmt_ci, fmt_gated, fmt_num, fmt_pct, safe_url
 from leaderboard.intake import Busy, Intake, background_worker
 from leaderboard.sandbox import SandboxLimits
-from leaderboard.store import SORT_KEYS, STATES, EntryRow, Store, StoreError
+from leaderboard.store import SORT_KEYS, STATES, EntryRow, Store, StoreError, Unscorable
 from leaderboard.suites import AD_HOC, RANKED, SUITES
 from leaderboard.uploads import LIMITS as UPLOAD_LIMITS
 from leaderboard.uploads import ZIP_TYPE, accept_upload
@@ -146,6 +146,11 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=400)
+
+    @app.exception_handler(Unscorable)
+    async def _unscorable(request: Request, exc: Unscorable) -> JSONResponse:
+        detail = f"{exc}; the operator's `mesa-bench leaderboard rescore --dry-run` lists it"
+        return JSONResponse({"detail": detail, "field": None}, status_code=500)
 
     @app.exception_handler(Busy)
     async def _busy(request: Request, exc: Busy) -> JSONResponse:

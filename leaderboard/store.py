@@ -94,6 +94,19 @@ class StoreError(Exception):
         self.field = field
 
 
+class Unscorable(Exception):
+    """A stored entry the current scoring code cannot recompute (met after an upgrade).
+
+    The page that needs its metrics answers 500 with ``reason``; ``mesa-bench leaderboard
+    rescore --dry-run`` lists every such entry for the operator.
+    """
+
+    def __init__(self, entry_id: int, reason: str):
+        super().__init__(f"entry {entry_id} cannot be scored by this version: {reason}")
+        self.entry_id = entry_id
+        self.reason = reason
+
+
 class ConflictError(EntryError):
     """A submission that would overwrite a different stored entry (HTTP 409)."""
 
@@ -399,6 +412,9 @@ class Store:
             _require_file(self.url)
         self.engine = _engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # entries whose rescore failed, with the reason: a read must not pay for the same
+        # failing recomputation again (the scoring code is fixed for the process's life)
+        self._unscorable: dict[int, str] = {}
         if migrate:
             upgrade(self.engine)
         elif existing:
@@ -611,7 +627,11 @@ class Store:
         return EntryRow(*row) if row else None
 
     def metrics(self, entry_id: int) -> dict[str, Any] | None:
-        """Returns the recomputed metrics of an entry, or None when there is no such entry."""
+        """Returns the recomputed metrics of an entry, or None when there is no such entry.
+
+        Raises:
+            Unscorable: the entry was scored by older code and the current code fails on it.
+        """
         from leaderboard.scoring import SCORING_VERSION
 
         with self.sessions() as s:
@@ -623,7 +643,13 @@ class Store:
         if row is None:
             return None
         if row.scoring_version != SCORING_VERSION:
-            return self._rescore_entry(entry_id)
+            if entry_id in self._unscorable:
+                raise Unscorable(entry_id, self._unscorable[entry_id])
+            try:
+                return self._rescore_entry(entry_id)
+            except Exception as e:  # the stored file or the new code: either way, the same
+                self._unscorable[entry_id] = _one_line(e)
+                raise Unscorable(entry_id, self._unscorable[entry_id]) from None
         return json.loads(row.metrics_json)
 
     def results_json(self, entry_id: int, hidden: bool = False) -> str | None:

@@ -227,6 +227,37 @@ def test_a_failing_entry_leaves_every_stored_row_as_it_was(store, stale, capsys)
     assert _stored(store) == before
 
 
+def test_an_entry_that_cannot_be_rescored_answers_500_once_computed(store, stale, monkeypatch):
+    import leaderboard.scoring
+
+    calls = []
+    failing = leaderboard.scoring.entry_metrics
+
+    def counted(results, *args, **kwargs):
+        calls.append(results.method.name)
+        return failing(results, *args, **kwargs)
+
+    monkeypatch.setattr(leaderboard.scoring, "entry_metrics", counted)
+    broken, kept = stale.ids["broken"], stale.ids["kept"]
+    with TestClient(create_app(store)) as client:
+        for path in (
+            f"/api/v1/entries/{broken}",
+            f"/entries/{broken}",
+            f"/api/v1/entries/{broken}",
+        ):
+            answer = client.get(path)
+            assert answer.status_code == 500
+            assert answer.json()["detail"] == (
+                f"entry {broken} cannot be scored by this version: ValueError: no competence "
+                "threshold for family 'bandit-v1'; the operator's `mesa-bench leaderboard "
+                "rescore --dry-run` lists it"
+            )
+            assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert calls == ["broken"]  # three reads, one recomputation
+        assert client.get(f"/api/v1/entries/{kept}").status_code == 200
+    assert calls == ["broken", "kept"]
+
+
 def test_every_entry_is_rescored_when_none_fails(store, stale, monkeypatch, capsys):
     monkeypatch.undo()  # the scoring code handles every entry
     generation = store.generation()
