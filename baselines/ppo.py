@@ -70,6 +70,10 @@ class PPOConfig(MethodConfig):
         gae_lambda: GAE lambda.
         clip: PPO ratio clip.
         entropy_coef: weight of the entropy bonus.
+        adv_std_floor: advantages are divided by their standard deviation, but by no less
+            than this (in return units): a rollout that met no reward then gives a small
+            step, not its value noise blown up to unit scale. 0 gives the trainer's
+            numbers from before the floor.
         value_coef: weight of the value loss.
         value_norm_decay: the value head predicts returns normalized by a running mean and
             standard deviation with this per-iteration decay (returns can be ~50-100).
@@ -106,6 +110,10 @@ class PPOConfig(MethodConfig):
     gae_lambda: float = 0.95
     clip: float = 0.2
     entropy_coef: float = 0.01
+    # with a bare 1e-8, a maze seed whose first rollouts met no reward took full-size steps
+    # along normalized value noise, made its policy deterministic before it ever reached the
+    # goal and scored 0 for the rest of the run (1 seed in 5; README, "PPO settings")
+    adv_std_floor: float = 0.01
     value_coef: float = 0.5
     value_norm_decay: float = 0.99
     max_grad_norm: float = 1.0
@@ -136,6 +144,8 @@ class PPOConfig(MethodConfig):
                 f"method.env_backend must be one of {', '.join(ENV_BACKENDS)}, "
                 f"got {self.env_backend!r}"
             )
+        if self.adv_std_floor < 0:
+            raise ValueError(f"method.adv_std_floor must be >= 0, got {self.adv_std_floor}")
         if self.lr <= 0 or self.clip <= 0:
             raise ValueError(f"method.lr and method.clip must be positive ({self.lr}, {self.clip})")
 
@@ -495,7 +505,7 @@ def ppo_loss(
     logp_all = torch.log_softmax(logits, dim=-1)
     log_ratio = logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1) - old_logp
     ratio = log_ratio.exp()
-    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    adv = (adv - adv.mean()) / (adv.std() + 1e-8).clamp_min(cfg.adv_std_floor)
     clipped = ratio.clamp(1 - cfg.clip, 1 + cfg.clip)
     policy_loss = torch.max(-adv * ratio, -adv * clipped).mean()
     value_loss = 0.5 * ((value - target) ** 2).mean()

@@ -41,8 +41,11 @@ COMMON=(method.torch_threads=1 tracking.mode=offline)
 # The PPO settings every group below the "today's defaults" line was measured with: 256
 # trials an iteration in 2 minibatches at a step of 1e-3 (the defaults until the change to
 # 64 trials, one minibatch, 3e-3); the tabular groups set their own minibatches.
-V0=(method.lr=1e-3 method.num_envs=256)
+# Those groups, and the *-now groups, also ran before the advantage floor (0.01 today;
+# baselines/ppo.py, PPOConfig.adv_std_floor): they pass 0, the trainer's earlier numbers.
+V0=(method.lr=1e-3 method.num_envs=256 method.adv_std_floor=0)
 V0_MB=("${V0[@]}" method.minibatches=2)
+NOW=(method.adv_std_floor=0)
 
 # run GROUP TASK METHOD BUDGET [OVERRIDES...]: all seeds, skipping finished runs
 run() {
@@ -106,16 +109,21 @@ run keys-chests-flat keys-chests memoryless 3000000 "${V0_MB[@]}"
 run keys-chests keys-chests rl2 8000000 method.encoder=conv "${V0_MB[@]}"
 run keys-chests keys-chests memoryless 3000000 method.encoder=conv method.hidden=64 "${V0_MB[@]}"
 
-# today's defaults (64 trials an iteration, one minibatch, step 3e-3; flat encoder, memoryless
-# 128 wide): the budgets of mesa-v1-quick v2 and the README's "PPO settings" table
-run bandit-now bandit rl2 3000000
-run bandit-now bandit memoryless 3000000
-run maze0-now maze rl2 2500000 task.diversity=0
-run maze0-now maze memoryless 3000000 task.diversity=0
-run maze1-now maze rl2 2500000 task.diversity=1
-run maze1-now maze memoryless 3000000 task.diversity=1
-run keys-chests-now keys-chests rl2 2500000
-run keys-chests-now keys-chests memoryless 2000000
+# the defaults before the advantage floor (64 trials an iteration, one minibatch, step 3e-3;
+# flat encoder, memoryless 128 wide): the budgets of mesa-v1-quick v2 and the README's "PPO settings" table
+run bandit-now bandit rl2 3000000 "${NOW[@]}"
+run bandit-now bandit memoryless 3000000 "${NOW[@]}"
+run maze0-now maze rl2 2500000 task.diversity=0 "${NOW[@]}"
+run maze0-now maze memoryless 3000000 task.diversity=0 "${NOW[@]}"
+run maze1-now maze rl2 2500000 task.diversity=1 "${NOW[@]}"
+run maze1-now maze memoryless 3000000 task.diversity=1 "${NOW[@]}"
+run keys-chests-now keys-chests rl2 2500000 "${NOW[@]}"
+run keys-chests-now keys-chests memoryless 2000000 "${NOW[@]}"
+
+# today's defaults with the advantage floor: a maze seed in five no longer collapses at
+# diversity 0 (README, "PPO settings")
+run maze0-floor maze rl2 2500000 task.diversity=0
+run maze0-floor maze memoryless 3000000 task.diversity=0
 
 # tables and figures over every finished run: the acceptance table (medians over seeds,
 # objectives, keys per chest), then one report per group (IQM with bootstrap CIs, figures;

@@ -186,6 +186,32 @@ def test_advantages_cut_at_trial_ends_and_run_across_episodes():
     assert torch.equal(ret, adv)
 
 
+def policy_step(cfg: RL2Config, adv: torch.Tensor) -> float:
+    """Returns the norm of the policy loss's gradient on uniform logits for ``adv``."""
+    n = adv.shape[0]
+    logits = torch.zeros(n, 4, requires_grad=True)
+    action = torch.arange(n) % 4
+    old_logp = torch.full((n,), -np.log(4.0))
+    zeros = torch.zeros(n)
+    loss, _ = ppo.ppo_loss(cfg, logits, zeros, action, old_logp, adv, zeros)
+    (grad,) = torch.autograd.grad(loss, logits)
+    return grad.norm().item()
+
+
+def test_a_rollout_that_met_no_reward_moves_the_policy_little():
+    # a maze seed whose first rollouts met no goal took full-size steps along its value
+    # noise, made its policy deterministic and never reached the goal (README, "PPO settings")
+    gen = torch.Generator().manual_seed(0)
+    noise = 1e-5 * torch.randn(256, generator=gen)  # advantages of value noise alone
+    found = torch.zeros(256)
+    found[:8] = 1.0  # a few trials reached the goal
+    cfg = tiny(entropy_coef=0.0)
+    assert policy_step(cfg, noise) < 1e-3 * policy_step(cfg, found)
+    before = tiny(entropy_coef=0.0, adv_std_floor=0.0)  # the trainer before the floor
+    assert policy_step(before, noise) > 0.5 * policy_step(before, found)
+    assert policy_step(before, found) == pytest.approx(policy_step(cfg, found))
+
+
 def test_value_norm_standardizes_and_inverts():
     vn = ppo.ValueNorm(0.9)
     assert vn.stats() == (0.0, 1.0)
@@ -206,6 +232,8 @@ def test_the_last_iteration_never_passes_the_budget():
 def test_bad_config_and_device_name_the_field():
     with pytest.raises(ValueError, match="method.minibatches"):
         RL2Config(num_envs=2, minibatches=4).check()
+    with pytest.raises(ValueError, match="method.adv_std_floor"):
+        RL2Config(adv_std_floor=-0.1).check()
     with pytest.raises(ValueError, match="device must be"):
         resolve_device("tpu")
 
