@@ -17,6 +17,7 @@ from mesa_bench.api import ReferenceMethod
 from mesa_bench.evaluation.calibrations import run_calibration
 from mesa_bench.registry import METHODS
 from mesa_bench.results import read_results
+from mesa_bench.running.suite_cli import check_one_setting
 from mesa_bench.running.suite_jobs import selected_suite
 from mesa_bench.running.suites import get_suite
 
@@ -104,6 +105,30 @@ def test_interrupted_suite_resumes_and_skips_finished_runs(tmp_path, env):
     status = json.loads(next((tmp_path / SUITE / "status").glob("*bandit--seed0.json")).read_text())
     assert status["state"] == "skipped"
     check_outputs(tmp_path)
+
+
+def test_a_suite_is_not_resumed_over_runs_made_with_other_settings(tmp_path, env):
+    first = run(suite_cmd(tmp_path), env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    paths = expected_results(tmp_path)
+    stored = {p: p.read_bytes() for p in paths}
+    # the bandit's runs now have another config than the stored ones: resuming would mix them
+    again = run(suite_cmd(tmp_path, "+task_overrides.bandit.horizon=50"), env)
+    assert again.returncode == 1
+    assert "FAILED reference/random on bandit, seed 0: StaleResults" in again.stderr
+    assert "task.horizon: 100 saved, 50 now" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert "not published: 2 run(s) made with other settings" in again.stderr
+    assert {p: p.read_bytes() for p in paths} == stored  # nothing stored is altered
+    bundle = read_results(tmp_path / SUITE / "bundles" / "reference-random.json")
+    assert sorted(r.family for r in bundle.runs) == ["maze-v1", "maze-v1"]  # stale ones left out
+    # `suite collect` alone refuses a bundle that would mix settings
+    a, b = [p for p in paths if "/bandit/" in str(p)]
+    ra, rb = read_results(a), read_results(b)
+    check_one_setting({a: ra, b: rb})  # the seeds differ, the settings do not
+    other = rb.model_copy(update={"config": {**rb.config, "n_eval": 7}})
+    with pytest.raises(ValueError, match=r"different n_eval \(n_eval: 16 in the first, 7 in the"):
+        check_one_setting({a: ra, b: other})
 
 
 def test_a_failed_run_is_reported_and_the_others_finish(tmp_path, env):

@@ -87,8 +87,16 @@ def _lookup(fingerprint: dict[str, Any], name: str) -> Any:
     return value
 
 
+def shown_differences(
+    saved: dict[str, Any], now: dict[str, Any], diff: list[str], names=("saved", "now")
+) -> str:
+    """Returns ``diff`` (from ``differences``) as ``field: <saved value> saved, <value> now``."""
+    a, b = names
+    return "; ".join(f"{d}: {_lookup(saved, d)!r} {a}, {_lookup(now, d)!r} {b}" for d in diff)
+
+
 def _refusal(path: Path, saved: dict[str, Any], now: dict[str, Any], diff: list[str]) -> str:
-    shown = "; ".join(f"{d}: {_lookup(saved, d)!r} saved, {_lookup(now, d)!r} now" for d in diff)
+    shown = shown_differences(saved, now, diff)
     return (
         f"{path} was saved by a run with another {', '.join(diff)} ({shown}); delete it to "
         "start afresh or choose another out="

@@ -9,7 +9,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from mesa_bench.protocol.checkpoint import differences, shown_differences
 from mesa_bench.results import read_results, write_results
 from mesa_bench.running.layout import suite_dir
 from mesa_bench.running.suite_jobs import (
@@ -18,6 +20,7 @@ from mesa_bench.running.suite_jobs import (
     _hydra_job,
     finished,
     results_path,
+    run_identity,
     selected_suite,
     status_path,
 )
@@ -163,17 +166,21 @@ def watch(sel: Selection, stop: threading.Event) -> None:
             stop.wait(1.0)
 
 
-def collect(sel: Selection) -> dict[str, Path]:
-    """Merges finished runs into one results bundle per method; returns their paths."""
+def collect(sel: Selection, leave_out: frozenset[str] = frozenset()) -> dict[str, Path]:
+    """Merges finished runs into one results bundle per method, except the jobs labelled in
+    ``leave_out``; returns the bundles' paths. Raises ValueError if one method's runs were
+    made with different settings."""
     bundles = {}
     for method in sel.methods_run():
-        files = []
+        found = {}
         for job in sel.jobs():
             path = results_path(sel.out, sel.suite, job)
-            if job.method == method and finished(path):
-                files.append(read_results(path))
-        if not files:
+            if job.method == method and job.label not in leave_out and finished(path):
+                found[path] = read_results(path)
+        if not found:
             continue
+        check_one_setting(found)
+        files = list(found.values())
         bundle = files[0].model_copy(
             update={
                 "runs": [run for f in files for run in f.runs],
@@ -190,6 +197,27 @@ def collect(sel: Selection) -> dict[str, Path]:
         name = method.replace("/", "-")
         bundles[method] = write_results(bundle, sel.dir / "bundles" / f"{name}.json")
     return bundles
+
+
+def check_one_setting(found: dict[Path, Any]) -> None:
+    """Raises ValueError naming two runs of one method (results files by path) that were
+    made with different settings: the method's config, budget or evaluation, or the task's
+    config at one family and sweep point."""
+    first: dict[Any, tuple[Path, dict]] = {}
+    for path, results in found.items():
+        ident = run_identity(results.config)
+        ident.pop("seed")
+        task, point = ident.pop("task") or {}, ident.pop("variant")  # a sweep point's own
+        for key, part in (("run", ident), ((task.get("name"), point), task)):
+            seen = first.setdefault(key, (path, part))
+            if diff := differences(seen[1], part):
+                shown = shown_differences(seen[1], part, diff, ("in the first", "in the second"))
+                raise ValueError(
+                    f"{seen[0]} and {path} were made with different {', '.join(diff)} "
+                    f"({shown}); "
+                    "one bundle must hold one setting: move the older runs' folders away "
+                    "and run the suite again"
+                )
 
 
 def write_report(paths: list[Path], out: Path) -> Path:
@@ -230,7 +258,18 @@ def report_and_collect(sel: Selection, tracking: TrackingConfig, publish: bool =
     states = job_states(sel)
     failed = {label: s for label, s in states.items() if s["state"] == "failed"}
     missing = [job for job in sel.jobs() if job.label not in states]
-    bundles = collect(sel)
+    for label, s in failed.items():  # first: a later step may stop with an error of its own
+        print(f"FAILED {label}: {s.get('error', '')}", file=sys.stderr)
+    # runs made with other settings stay on disk but out of the bundles (run_job says why)
+    stale = frozenset(k for k, s in failed.items() if s.get("error", "").startswith("Stale"))
+    if stale and publish:
+        publish = False
+        print(
+            f"not published: {len(stale)} run(s) made with other settings were left out of the "
+            "bundles (FAILED ... StaleResults above)",
+            file=sys.stderr,
+        )
+    bundles = collect(sel, stale)
     for method, path in bundles.items():
         print(f"bundle {method}: {path}")
     if bundles:
@@ -246,8 +285,6 @@ def report_and_collect(sel: Selection, tracking: TrackingConfig, publish: bool =
             for name in PUBLISHERS.names():
                 where = PUBLISHERS.get(name)(list(bundles.values()), sel.dir)
                 print(f"leaderboard ({name}): {where}")
-    for label, s in failed.items():
-        print(f"FAILED {label}: {s.get('error', '')}", file=sys.stderr)
     if missing:
         print(f"{len(missing)} job(s) never started", file=sys.stderr)
     return 1 if failed or missing else 0

@@ -3,9 +3,11 @@
 The parent expands the suite into a job list and hands Hydra a sweep over job indices
 (``job=range(0,N)``), so the basic, joblib and submitit launchers run them alike. A job
 whose results file already exists and validates is skipped, which is what makes an
-interrupted suite resume. Each job writes a status file; the parent watches those for the
-progress display, then merges results into one bundle per method, writes the report and
-publishes to the local leaderboard.
+interrupted suite resume; if that file was made with another config (a method default or a
+suite budget changed since), the job fails naming the fields and the file is kept, so that a
+suite is never resumed into a mix of settings. Each job writes a status file; the parent
+watches those for the progress display, then merges results into one bundle per method,
+writes the report and publishes to the local leaderboard.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from mesa_bench.metrics.sweep import parse_variant
+from mesa_bench.protocol.checkpoint import DESCRIPTIVE_FIELDS, differences, shown_differences
 from mesa_bench.registry import FAMILIES, METHODS, Registry
 from mesa_bench.results import ResultsError, read_results
 from mesa_bench.running import layout
@@ -129,6 +132,37 @@ def finished(path: Path) -> bool:
     return True
 
 
+# the run config's parts that decide a run's numbers (where it writes and logs do not, nor
+# the device: a run may move between machines)
+IDENTITY_FIELDS = ("task", "method", "seed", "budget", "n_eval", "eval_seed", "splits", "variant")
+
+
+def run_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """Returns what of a run's stored config (``ResultsFile.config``) decides its numbers:
+    ``IDENTITY_FIELDS``, the method's without its descriptive and runtime fields."""
+    out = {k: config.get(k) for k in IDENTITY_FIELDS}
+    method = dict(out["method"] or {})
+    entry = METHODS.get(method["name"]) if method.get("name") in METHODS else None
+    runtime = getattr(getattr(entry, "config_class", None), "runtime_fields", ())
+    out["method"] = {k: v for k, v in method.items() if k not in {*DESCRIPTIVE_FIELDS, *runtime}}
+    return out
+
+
+def stale_reason(path: Path, rc: RunConfig) -> str | None:
+    """Returns why the finished run at ``path`` is not the run ``rc`` would make now (the
+    fields that differ, with both values), or None when it is."""
+    saved = run_identity(read_results(path).config)
+    now = run_identity(json.loads(json.dumps(dataclasses.asdict(rc), default=str)))
+    diff = differences(saved, now)
+    if not diff:
+        return None
+    return (
+        f"{path} was made with another {', '.join(diff)} ({shown_differences(saved, now, diff)}); "
+        "it is kept as it is: move its folder away to run this job again with today's "
+        "settings, or choose another out="
+    )
+
+
 def status_path(out: str | Path, suite: Suite, job: Job) -> Path:
     """Returns the status file of ``job`` (named by the job, not its index in a filter)."""
     return layout.status_path(out, suite.name, job.method, job.folder, job.seed)
@@ -142,6 +176,10 @@ def write_status(path: Path, job: Job, state: str, **extra) -> None:
     tmp.replace(path)
 
 
+class StaleResults(ValueError):
+    """A suite job's results file exists but was made with another config."""
+
+
 def run_job(cfg: SuiteRunConfig) -> str:
     """Runs (or skips) suite job ``cfg.job``; returns its final state. Never raises."""
     from mesa_bench.running import jobs
@@ -151,7 +189,10 @@ def run_job(cfg: SuiteRunConfig) -> str:
     status = status_path(cfg.out, suite, job)
     try:
         rc = run_config(cfg, suite, job)
-        if finished(results_path(cfg.out, suite, job)):
+        path = results_path(cfg.out, suite, job)
+        if finished(path):
+            if reason := stale_reason(path, rc):
+                raise StaleResults(reason)
             write_status(status, job, "skipped")
             return "skipped"
         write_status(status, job, "running", started=time.time())
@@ -161,7 +202,8 @@ def run_job(cfg: SuiteRunConfig) -> str:
         return "done"
     except Exception as e:  # one failed run must not stop the others
         write_status(status, job, "failed", error=f"{type(e).__name__}: {e}")
-        traceback.print_exc(file=sys.stderr)
+        if not isinstance(e, StaleResults):  # its message says all there is
+            traceback.print_exc(file=sys.stderr)
         return "failed"
 
 

@@ -1,6 +1,6 @@
 """How close the PPO update of rl2 runs to the CPU's arithmetic peak (issue: training cost).
 
-    python -m benchmarks.speed.update_arithmetic [--families bandit maze] [--repeats 5]
+    .venv/bin/python baselines/reproduce/update_arithmetic.py [--families bandit maze] [--repeats 5]
         [--json PATH]
 
 For each family, builds rl2's network at the default settings and times one iteration's
@@ -11,7 +11,8 @@ the grids, so one GRU call a step), counting its floating-point operations with
 ``torch.utils.flop_counter``. It also times the same update with trial starts removed (the
 fused call: what the per-step loop costs), and a 1024^3 float32 matrix product gives the
 peak this CPU reaches on one thread. The last column is the env steps/s the update alone
-would allow at that peak.
+would allow at that peak. It builds rl2's network itself, so it lives beside the trainer
+rather than in ``benchmarks/speed`` (benchmarks and baselines stay independent).
 """
 
 from __future__ import annotations
