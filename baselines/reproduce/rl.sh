@@ -121,9 +121,13 @@ run keys-chests-now keys-chests rl2 2500000 "${NOW[@]}"
 run keys-chests-now keys-chests memoryless 2000000 "${NOW[@]}"
 
 # today's defaults with the advantage floor: a maze seed in five no longer collapses at
-# diversity 0 (README, "PPO settings")
+# diversity 0 (README, "PPO settings"); diversity 1 and keys-chests checked with it too
 run maze0-floor maze rl2 2500000 task.diversity=0
 run maze0-floor maze memoryless 3000000 task.diversity=0
+run maze1-floor maze rl2 2500000 task.diversity=1
+run maze1-floor maze memoryless 3000000 task.diversity=1
+run keys-chests-floor keys-chests rl2 2500000
+run keys-chests-floor keys-chests memoryless 2000000
 
 # tables and figures over every finished run: the acceptance table (medians over seeds,
 # objectives, keys per chest), then one report per group (IQM with bootstrap CIs, figures;
