@@ -175,8 +175,10 @@ def collect(sel: Selection, leave_out: frozenset[str] = frozenset()) -> dict[str
         found = {}
         for job in sel.jobs():
             path = results_path(sel.out, sel.suite, job)
-            if job.method == method and job.label not in leave_out and finished(path):
-                found[path] = read_results(path)
+            if job.method != method or job.label in leave_out:
+                continue
+            if (stored := finished(path)) is not None:
+                found[path] = stored
         if not found:
             continue
         check_one_setting(found)
@@ -261,7 +263,7 @@ def report_and_collect(sel: Selection, tracking: TrackingConfig, publish: bool =
     for label, s in failed.items():  # first: a later step may stop with an error of its own
         print(f"FAILED {label}: {s.get('error', '')}", file=sys.stderr)
     # runs made with other settings stay on disk but out of the bundles (run_job says why)
-    stale = frozenset(k for k, s in failed.items() if s.get("error", "").startswith("Stale"))
+    stale = frozenset(k for k, s in failed.items() if s.get("stale"))
     if stale and publish:
         publish = False
         print(

@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from mesa_bench.metrics.sweep import parse_variant
 from mesa_bench.protocol.checkpoint import DESCRIPTIVE_FIELDS, differences, shown_differences
 from mesa_bench.registry import FAMILIES, METHODS, Registry
-from mesa_bench.results import ResultsError, read_results
+from mesa_bench.results import ResultsError, ResultsFile, read_results
 from mesa_bench.running import layout
 from mesa_bench.running.config import RunConfig
 from mesa_bench.running.suites import Job, Suite, get_suite
@@ -123,13 +123,12 @@ def results_path(out: str | Path, suite: Suite, job: Job) -> Path:
     return layout.results_path(out, suite.name, job.method, job.folder, job.seed)
 
 
-def finished(path: Path) -> bool:
-    """Returns True if ``path`` holds a valid results file (a finished run)."""
+def finished(path: Path) -> ResultsFile | None:
+    """Returns the results file at ``path`` if it is a valid one (a finished run), else None."""
     try:
-        read_results(path)
+        return read_results(path)
     except ResultsError:
-        return False
-    return True
+        return None
 
 
 # the run config's parts that decide a run's numbers (where it writes and logs do not, nor
@@ -148,10 +147,10 @@ def run_identity(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def stale_reason(path: Path, rc: RunConfig) -> str | None:
-    """Returns why the finished run at ``path`` is not the run ``rc`` would make now (the
-    fields that differ, with both values), or None when it is."""
-    saved = run_identity(read_results(path).config)
+def stale_reason(path: Path, stored: ResultsFile, rc: RunConfig) -> str | None:
+    """Returns why the finished run ``stored`` (read from ``path``) is not the run ``rc``
+    would make now (the fields that differ, with both values), or None when it is."""
+    saved = run_identity(stored.config)
     now = run_identity(json.loads(json.dumps(dataclasses.asdict(rc), default=str)))
     diff = differences(saved, now)
     if not diff:
@@ -190,8 +189,8 @@ def run_job(cfg: SuiteRunConfig) -> str:
     try:
         rc = run_config(cfg, suite, job)
         path = results_path(cfg.out, suite, job)
-        if finished(path):
-            if reason := stale_reason(path, rc):
+        if (stored := finished(path)) is not None:
+            if reason := stale_reason(path, stored, rc):
                 raise StaleResults(reason)
             write_status(status, job, "skipped")
             return "skipped"
@@ -201,8 +200,9 @@ def run_job(cfg: SuiteRunConfig) -> str:
         write_status(status, job, "done", seconds=time.time() - start)
         return "done"
     except Exception as e:  # one failed run must not stop the others
-        write_status(status, job, "failed", error=f"{type(e).__name__}: {e}")
-        if not isinstance(e, StaleResults):  # its message says all there is
+        stale = isinstance(e, StaleResults)
+        write_status(status, job, "failed", error=f"{type(e).__name__}: {e}", stale=stale)
+        if not stale:  # its message says all there is
             traceback.print_exc(file=sys.stderr)
         return "failed"
 
