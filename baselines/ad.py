@@ -20,7 +20,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from baselines.ad_data import history_batch, source_name
+from baselines.ad_data import LABELS, history_batch, source_name
 from baselines.dpt import DPT, InContextConfig
 from baselines.dpt_data import PretrainingBatch
 from mesa_bench.api import RLFamily, TaskFamily
@@ -34,15 +34,24 @@ class ADConfig(InContextConfig):
     Attributes:
         source: the reference whose histories are distilled, or ``auto`` (``ucb1`` where
             the family has it, else ``thompson``, else ``psrl``).
+        label: the target at each step: ``action``, the action the source took (the
+            paper's), or ``probs``, the source's action distribution there. The two have the
+            same expected loss; ``probs`` is less noisy but costs a Monte-Carlo estimate of
+            the distribution at every step (PSRL and Thompson: 64 posterior draws), 3.4x a
+            run's time on tabular-mdp (README, "ad").
     """
 
     description: str = "transformer distilling a source algorithm's learning histories (AD)"
     source: str = "auto"
+    # "action" since mesa-v1 v3 / mesa-v1-quick v4; the rows made before say method.label=probs
+    label: str = "action"
 
     def check(self) -> None:
         super().check()
         if not self.source:
             raise ValueError("method.source must name a reference or be 'auto'")
+        if self.label not in LABELS:
+            raise ValueError(f"method.label must be one of {', '.join(LABELS)}, got {self.label!r}")
 
 
 class AD(DPT):
@@ -51,7 +60,7 @@ class AD(DPT):
     Applies where ``method.source`` names a reference of the family that learns and is not
     privileged; ``auto`` picks ``ucb1`` on bandit, ``thompson`` on bandit-cue, ``psrl`` on
     tabular-mdp. The budget counts source histories (trials) used for pretraining; the
-    default, 128k, is 2000 steps of 64, about 5 minutes on one thread with evaluation. On
+    default is 128k, 2000 steps of 64. With ``method.label=probs`` (the default before), on
     seed 0 it scores 0.63 on ``bandit`` (0.56 after 5k histories, 0.64 after 32k; a run
     budgeted at 32k ends at 0.61) and is closest to UCB1 by KL (0.47; Thompson 1.25), though
     not by the match rule's margin; per fifth of a trial it pulls the best arm as often as
@@ -80,4 +89,4 @@ class AD(DPT):
         self, family: RLFamily, n_actions: int
     ) -> Callable[[np.random.SeedSequence], PretrainingBatch]:
         cfg, source = self.config, self.source(family)
-        return lambda draw: history_batch(family, draw, cfg.batch, n_actions, source)
+        return lambda draw: history_batch(family, draw, cfg.batch, n_actions, source, cfg.label)

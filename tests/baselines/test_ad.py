@@ -33,6 +33,21 @@ def test_labels_are_ucb1_at_every_step_of_its_own_history():
     assert not torch.allclose(batch.targets[:, -1], batch.targets[:, 0])
 
 
+def test_action_labels_are_the_actions_the_source_took():
+    # the paper's label: one-hot of PSRL's own act, which the next step's token carries as
+    # its previous action (one trial a history on tabular-mdp, so no step after 0 is fresh)
+    batch = history_batch(
+        FAMILIES.get("tabular-mdp")(), seeding.stream(0, "t"), 4, 5, "psrl", label="action"
+    )
+    labels = batch.targets
+    assert bool(((labels == 0) | (labels == 1)).all())
+    assert torch.equal(labels.sum(-1), torch.ones(4, 100))
+    obs_size = (batch.tokens.shape[-1] - 5 - 3) // 2
+    taken = batch.tokens[:, 1:, obs_size : obs_size + 5]
+    assert torch.equal(taken, labels[:, :-1])
+    assert len(set(labels.argmax(-1).flatten().tolist())) > 1
+
+
 def test_sources_by_family():
     name = lambda task, wanted="auto": source_name(FAMILIES.get(task)(), wanted)  # noqa: E731
     assert name("bandit") == "ucb1" and name("bandit", "thompson") == "thompson"
@@ -46,3 +61,5 @@ def test_sources_by_family():
 def test_bad_config_names_the_field():
     with pytest.raises(ValueError, match="method.source must name a reference or be 'auto'"):
         ADConfig(name="ad", source="").check()
+    with pytest.raises(ValueError, match="method.label must be one of action, probs, got 'best'"):
+        ADConfig(name="ad", label="best").check()
