@@ -68,6 +68,8 @@ SUITES: dict[tuple[str, int], SuiteRule] = {
         SuiteRule("mesa-v1", 2, min_seeds=10, families=V1_FAMILIES),
         SuiteRule("mesa-v1-quick", 2, min_seeds=3, families=V1_FAMILIES),
         SuiteRule("mesa-v1-quick", 3, min_seeds=3, families=V1_FAMILIES),
+        SuiteRule("mesa-v1", 3, min_seeds=10, families=V1_FAMILIES),
+        SuiteRule("mesa-v1-quick", 4, min_seeds=3, families=V1_FAMILIES),
         SuiteRule("mesa-v1-smoke", 1, min_seeds=2, families=V1_FAMILIES, board=AD_HOC),
         SuiteRule("none", 0, min_seeds=1, families=None, board=AD_HOC),
     )

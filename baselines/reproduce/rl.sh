@@ -128,6 +128,14 @@ run maze1-floor maze rl2 2500000 task.diversity=1
 run maze1-floor maze memoryless 3000000 task.diversity=1
 run keys-chests-floor keys-chests rl2 2500000
 run keys-chests-floor keys-chests memoryless 2000000
+run bandit-floor bandit rl2 3000000
+run bandit-floor bandit memoryless 500000
+
+# the egocentric encoder with a window smaller than the train maze (issue 20, item 3): the
+# agent must search on its 7 x 7 train mazes too, which is what the bigger mazes ask of it
+run maze1-ego-r3 maze rl2 5000000 task.diversity=1 method.encoder=egocentric method.view_radius=3
+run maze1-ego-r2 maze rl2 5000000 task.diversity=1 method.encoder=egocentric method.view_radius=2
+run maze0-ego-r3 maze rl2 5000000 task.diversity=0 method.encoder=egocentric method.view_radius=3
 
 # tables and figures over every finished run: the acceptance table (medians over seeds,
 # objectives, keys per chest), then one report per group (IQM with bootstrap CIs, figures;
