@@ -12,6 +12,10 @@ A discrete observation becomes a one-hot vector, a flat vector passes through, a
   more channel marking cells outside the grid, into one dense layer. The input size does
   not depend on the grid's size, so the same network runs on larger grids and sees them at
   the same scale (size-agnostic).
+- ``planner``: a value-propagation planner (``baselines.planner``): learned goal scores
+  and step costs per cell, propagated over the grid as a shortest path, read at the
+  agent's four neighbours, with the 3 x 3 window around the agent, into the dense layer.
+  Size-agnostic too, and it can follow a path longer than any window.
 - ``conv``: two 3x3 convolutions, then the dense layer (pooled to the train size as
   ``flat``). About 30 times the cost of ``flat`` per sample on a CPU, for the same
   7 x 7 grids.
@@ -25,7 +29,9 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-ENCODERS = ("flat", "egocentric", "conv")
+from baselines.planner import GridPlanner
+
+ENCODERS = ("flat", "egocentric", "planner", "conv")
 
 
 class ObsEncoder(nn.Module):
@@ -33,11 +39,12 @@ class ObsEncoder(nn.Module):
 
     Args:
         space: the env's single observation space.
-        kind: ``flat``, ``egocentric`` or ``conv`` (grids only).
+        kind: ``flat``, ``egocentric``, ``planner`` or ``conv`` (grids only).
         hidden: width of the dense layer over a grid.
         conv_channels: channels of the two conv layers (``conv``).
         view_radius: the egocentric window's radius; 0 for ``N - 1``.
-        agent_channel: the grid channel that marks the agent (``egocentric``).
+        agent_channel: the grid channel that marks the agent (``egocentric``, ``planner``).
+        plan_steps: the planner's propagation steps; 0 for the grid's cell count.
     """
 
     def __init__(
@@ -48,6 +55,7 @@ class ObsEncoder(nn.Module):
         conv_channels: int = 16,
         view_radius: int = 0,
         agent_channel: int | None = None,
+        plan_steps: int = 0,
     ):
         super().__init__()
         if kind not in ENCODERS:
@@ -62,9 +70,12 @@ class ObsEncoder(nn.Module):
         channels, rows, cols = self.shape
         self.pool = (rows, cols)
         self.out_dim = hidden
-        if kind == "egocentric":
-            if agent_channel is None:
-                raise ValueError("the egocentric encoder needs the env's agent channel")
+        if kind in ("egocentric", "planner") and agent_channel is None:
+            raise ValueError(f"the {kind} encoder needs the env's agent channel")
+        if kind == "planner":
+            self.planner = GridPlanner(channels, agent_channel, plan_steps)
+            self.dense = nn.Sequential(nn.Linear(self.planner.out_dim, hidden), nn.ReLU())
+        elif kind == "egocentric":
             self.agent_channel = agent_channel
             self.radius = view_radius or max(rows, cols) - 1
             side = 2 * self.radius + 1
@@ -88,7 +99,9 @@ class ObsEncoder(nn.Module):
         x = obs.reshape(-1, *obs.shape[len(lead) :]).float()
         if not self.grid:
             return x.reshape(*lead, self.out_dim)
-        if self.kind == "egocentric":
+        if self.kind == "planner":
+            x = self.planner(x)
+        elif self.kind == "egocentric":
             x = egocentric_view(x, self.agent_channel, self.radius)
         else:
             if self.kind == "conv":

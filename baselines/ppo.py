@@ -80,9 +80,11 @@ class PPOConfig(MethodConfig):
         max_grad_norm: gradient norm clip.
         hidden: width of the policy's hidden layers (GRU state for ``rl2``) and of the
             grid encoder's dense layer.
-        encoder: how grid observations are encoded: ``flat``, ``egocentric`` (size-agnostic)
-            or ``conv`` (``baselines.encoders``).
+        encoder: how grid observations are encoded: ``flat``, ``egocentric`` or ``planner``
+            (both size-agnostic) or ``conv`` (``baselines.encoders``).
         view_radius: the egocentric window's radius; 0 for the train grid's side - 1.
+        plan_steps: the ``planner`` encoder's propagation steps; 0 for the grid's cell
+            count, which grows with the grid.
         conv_channels: channels of the two conv layers of the ``conv`` encoder.
         save_every: iterations per segment; the trainer's state is saved at segment ends.
             It changes the numbers (each segment starts fresh trials), so a saved run
@@ -120,6 +122,7 @@ class PPOConfig(MethodConfig):
     hidden: int = 128
     encoder: str = "flat"
     view_radius: int = 0
+    plan_steps: int = 0
     conv_channels: int = 16
     save_every: int = 10
     torch_threads: int = 0
@@ -144,6 +147,9 @@ class PPOConfig(MethodConfig):
                 f"method.env_backend must be one of {', '.join(ENV_BACKENDS)}, "
                 f"got {self.env_backend!r}"
             )
+        for name in ("view_radius", "plan_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"method.{name} must be >= 0, got {getattr(self, name)}")
         if self.adv_std_floor < 0:
             raise ValueError(f"method.adv_std_floor must be >= 0, got {self.adv_std_floor}")
         if self.lr <= 0 or self.clip <= 0:
@@ -287,7 +293,13 @@ def history_features(x: Inputs, n_actions: int) -> torch.Tensor:
 def make_encoder(space: spaces.Space, cfg: PPOConfig, agent_channel: int | None) -> ObsEncoder:
     """Returns the observation encoder ``cfg`` asks for (``method.encoder``)."""
     return ObsEncoder(
-        space, cfg.encoder, cfg.hidden, cfg.conv_channels, cfg.view_radius, agent_channel
+        space,
+        cfg.encoder,
+        cfg.hidden,
+        cfg.conv_channels,
+        cfg.view_radius,
+        agent_channel,
+        cfg.plan_steps,
     )
 
 

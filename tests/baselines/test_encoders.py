@@ -7,6 +7,7 @@ import torch
 from gymnasium import spaces
 
 from baselines.encoders import ObsEncoder, egocentric_view
+from baselines.planner import GridPlanner
 
 
 def grid_5x5() -> torch.Tensor:
@@ -49,3 +50,45 @@ def test_bad_settings_are_refused():
         ObsEncoder(spaces.Box(0, 1, (3, 7, 7)), "cnn")
     with pytest.raises(ValueError, match="agent channel"):
         ObsEncoder(spaces.Box(0, 1, (3, 7, 7)), "egocentric")
+    with pytest.raises(ValueError, match="planner encoder needs the env's agent channel"):
+        ObsEncoder(spaces.Box(0, 1, (3, 7, 7)), "planner")
+
+
+def maze_corridor() -> torch.Tensor:
+    """A 5 x 5 grid (wall, agent, goal) whose one path from the agent to the goal winds:
+    the goal sits right of the agent behind a wall, so the first move is down, not right."""
+    g = torch.ones(1, 3, 5, 5)
+    g[0, 1:] = 0
+    for r, c in [(0, 0), (1, 0), (2, 0), (2, 1), (2, 2), (1, 2), (0, 2)]:
+        g[0, 0, r, c] = 0  # the open path from (0, 0) down, right and up to (0, 2)
+    g[0, 1, 0, 0] = 1
+    g[0, 2, 0, 2] = 1
+    return g
+
+
+def test_planner_propagates_along_the_path_not_through_walls():
+    planner = GridPlanner(channels=3, agent_channel=1)
+    with torch.no_grad():  # goal score from the goal channel, a high cost on walls
+        for conv in (planner.goal, planner.cost):
+            conv.weight.zero_()
+        planner.goal.weight[0, 2, 1, 1] = 20.0
+        planner.goal.bias.fill_(-10.0)
+        planner.cost.weight[0, 0, 1, 1] = 20.0
+        planner.cost.bias.zero_()
+        diffs = planner(maze_corridor())[0, :4]
+    up, right, down, left = diffs.tolist()
+    assert down > 0  # the only way to the goal, 6 steps long
+    assert right < down and up < down and left < down  # a wall or off the grid
+
+
+def test_planner_encoder_runs_on_larger_grids_and_learns_where_a_goal_is():
+    small = spaces.Box(0, 1, (3, 7, 7))
+    enc = ObsEncoder(small, "planner", hidden=16, agent_channel=1)
+    large = torch.zeros(2, 3, 11, 11)
+    large[:, 1, 5, 5] = 1
+    assert enc(large).shape == (2, 16)
+    grid = maze_corridor()
+    grid.requires_grad_(False)
+    out = enc.planner(grid)
+    out[0, 2].backward()  # the value of moving down depends on the goal score's weights
+    assert enc.planner.goal.weight.grad.abs().sum() > 0

@@ -1,0 +1,85 @@
+"""A value-propagation planner over a grid observation: the ``planner`` encoder's core.
+
+After value propagation networks (Nardelli et al. 2019, "Value Propagation Networks") and
+value iteration networks (Tamar et al. 2016): two small convolutions read from each cell a
+goal score ``g`` and a cost ``c`` of stepping onto it, and a fixed number of propagation
+steps, shared weights, spreads ``u(s) = max(g(s), max over neighbours u(n) - c(s))``. That
+is a shortest-path computation with learned goals and costs, carried out in log space so
+that no long path underflows. The policy reads ``u`` of the agent's four neighbours minus
+``u`` at the agent: how much closer each move brings it to what it has learned to seek.
+
+Nothing in it depends on the grid's size (both convolutions are local, the steps are as
+many as the grid has cells), so the same weights plan on larger grids. What it seeks is
+learned: the goal score sees every channel and whether a neighbouring cell lies outside
+the grid, so a corner is as easy to learn as a goal tile.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# u of a cell off the grid: far below any reachable value, finite so differences stay finite
+OFF_GRID = -1e4
+# the readout clips value differences here: beyond it a move is simply bad
+READ_CLIP = 8.0
+# (row, col) offsets of the four neighbours, in the maze's action order: up, right, down, left
+NEIGHBOURS = ((-1, 0), (0, 1), (1, 0), (0, -1))
+
+
+class GridPlanner(nn.Module):
+    """Maps grids ``(B, C, H, W)`` to ``(B, 4 + 9 (C + 1))`` features: the four moves' value
+    differences, then the 3 x 3 window around the agent with an outside-the-grid channel.
+
+    Args:
+        channels: grid channels ``C``.
+        agent_channel: the channel that marks the agent.
+        steps: propagation steps; 0 for as many as the grid has cells (``H * W``), enough
+            for a value to travel the longest path of any grid.
+    """
+
+    def __init__(self, channels: int, agent_channel: int, steps: int = 0):
+        super().__init__()
+        self.agent_channel = agent_channel
+        self.steps = steps
+        self.goal = nn.Conv2d(channels + 1, 1, 3, padding=1)
+        self.cost = nn.Conv2d(channels + 1, 1, 3, padding=1)
+        self.out_dim = len(NEIGHBOURS) + 9 * (channels + 1)
+
+    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = grid.shape
+        marked = with_outside(grid)  # (B, C + 1, H + 2, W + 2), the outside marked 1
+        g = F.logsigmoid(self.goal(marked)[:, 0, 1:-1, 1:-1])
+        c = F.softplus(self.cost(marked)[:, 0, 1:-1, 1:-1]) + 1e-3
+        u = g
+        for _ in range(self.steps or h * w):
+            u = torch.maximum(g, best_neighbour(u) - c)
+        at = grid[:, self.agent_channel].flatten(1).argmax(1)
+        row, col = at // w, at % w
+        padded = F.pad(u, (1, 1, 1, 1), value=OFF_GRID)
+        batch = torch.arange(b, device=grid.device)
+        here = padded[batch, row + 1, col + 1]
+        moves = [padded[batch, row + 1 + dr, col + 1 + dc] - here for dr, dc in NEIGHBOURS]
+        diffs = torch.stack(moves, 1).clamp(-READ_CLIP, READ_CLIP)
+        rows = (row[:, None] + torch.arange(3, device=grid.device))[:, None, :, None]
+        cols = (col[:, None] + torch.arange(3, device=grid.device))[:, None, None, :]
+        chans = torch.arange(marked.shape[1], device=grid.device)[None, :, None, None]
+        window = marked[batch[:, None, None, None], chans, rows, cols]
+        return torch.cat([diffs, window.flatten(1)], 1)
+
+
+def with_outside(grid: torch.Tensor) -> torch.Tensor:
+    """Returns ``grid`` padded by one cell, with one more channel that is 1 off the grid."""
+    inside = torch.ones_like(grid[:, :1])
+    marked = F.pad(torch.cat([grid, inside], 1), (1, 1, 1, 1))
+    marked[:, -1] = 1.0 - marked[:, -1]
+    return marked
+
+
+def best_neighbour(u: torch.Tensor) -> torch.Tensor:
+    """Returns, per cell of ``u`` ``(B, H, W)``, the largest ``u`` of its four neighbours."""
+    p = F.pad(u, (1, 1, 1, 1), value=OFF_GRID)
+    up, down = p[:, :-2, 1:-1], p[:, 2:, 1:-1]
+    left, right = p[:, 1:-1, :-2], p[:, 1:-1, 2:]
+    return torch.maximum(torch.maximum(up, down), torch.maximum(left, right))
