@@ -234,6 +234,8 @@ def test_bad_config_and_device_name_the_field():
         RL2Config(num_envs=2, minibatches=4).check()
     with pytest.raises(ValueError, match="method.adv_std_floor"):
         RL2Config(adv_std_floor=-0.1).check()
+    with pytest.raises(ValueError, match="method.plan_steps must be >= 0, got -1"):
+        RL2Config(plan_steps=-1).check()
     with pytest.raises(ValueError, match="device must be"):
         resolve_device("tpu")
 
