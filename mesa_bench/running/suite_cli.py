@@ -202,16 +202,18 @@ def collect(sel: Selection, leave_out: frozenset[str] = frozenset()) -> dict[str
 
 
 def check_one_setting(found: dict[Path, Any]) -> None:
-    """Raises ValueError naming two runs of one method (results files by path) that were
-    made with different settings: the method's config, budget or evaluation, or the task's
-    config at one family and sweep point."""
+    """Raises ValueError naming two runs of one method (results files by path) at one family
+    and sweep point that were made with different settings: the method's config, budget or
+    evaluation, or the task's config. Runs on different families may differ: a suite gives
+    each family its own budget and method settings."""
     first: dict[Any, tuple[Path, dict]] = {}
     for path, results in found.items():
         ident = run_identity(results.config)
         ident.pop("seed")
         task, point = ident.pop("task") or {}, ident.pop("variant")  # a sweep point's own
-        for key, part in (("run", ident), ((task.get("name"), point), task)):
-            seen = first.setdefault(key, (path, part))
+        where = (task.get("name"), json.dumps(point, sort_keys=True, default=str))
+        for key, part in (("run", ident), ("task", task)):
+            seen = first.setdefault((where, key), (path, part))
             if diff := differences(seen[1], part):
                 shown = shown_differences(seen[1], part, diff, ("in the first", "in the second"))
                 raise ValueError(
