@@ -18,7 +18,12 @@ from mesa_bench.evaluation.calibrations import run_calibration
 from mesa_bench.registry import METHODS
 from mesa_bench.results import read_results
 from mesa_bench.running.suite_cli import check_one_setting
-from mesa_bench.running.suite_jobs import selected_suite
+from mesa_bench.running.suite_jobs import (
+    SuiteRunConfig,
+    run_config,
+    selected_suite,
+    threads_per_job,
+)
 from mesa_bench.running.suites import get_suite
 
 EXE = shutil.which("mesa-bench") or "mesa-bench"  # PATH: see conftest.py
@@ -175,3 +180,18 @@ def test_a_method_the_suite_does_not_list_runs_on_the_families_it_applies_to(out
     assert [(j.family, j.seed, j.budget) for j in jobs] == [("bandit", 0, 7), ("bandit", 1, 7)]
     assert suite.version == get_suite(SUITE).version
     assert selected_suite(SUITE, ["rl2"]) == get_suite(SUITE)  # listed methods: unchanged
+
+
+def test_parallel_runs_share_the_cpus_out_and_no_run_gains_threads():
+    cpus = len(os.sched_getaffinity(0))
+    assert threads_per_job(1) == cpus
+    assert threads_per_job(2) == max(1, cpus // 2)
+    assert threads_per_job(cpus * 4) == 1
+    assert threads_per_job(-1) == 1  # joblib's one job per CPU
+    suite = selected_suite("mesa-v1-quick", ["rl2", "icl-transformer"])
+    rl2 = next(j for j in suite.jobs() if j.method == "rl2")
+    icl = next(j for j in suite.jobs() if j.method == "icl-transformer")
+    shared = SuiteRunConfig(suite="mesa-v1-quick", torch_threads=3)
+    assert run_config(shared, suite, rl2).method.torch_threads == 3  # torch's default lowered
+    assert run_config(shared, suite, icl).method.torch_threads == 1  # its own 1 kept
+    assert run_config(SuiteRunConfig(suite="mesa-v1-quick"), suite, rl2).method.torch_threads == 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 import traceback
@@ -53,6 +54,11 @@ class SuiteRunConfig:
         out: output folder.
         tracking: wandb settings.
         device: ``auto``, ``cpu`` or ``cuda``.
+        torch_threads: at most this many torch threads for each run of a method that has
+            the setting (its own default, or torch's, is lowered to it); 0 for this
+            machine's CPUs shared out among the launcher's parallel jobs
+            (``hydra.launcher.n_jobs``), so that parallel runs do not oversubscribe the CPUs.
+            It changes speed, not results.
     """
 
     suite: str = "mesa-v1-quick"
@@ -65,6 +71,7 @@ class SuiteRunConfig:
     out: str = "runs"
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     device: str = "auto"
+    torch_threads: int = 0
 
 
 def run_config(cfg: SuiteRunConfig, suite: Suite, job: Job) -> RunConfig:
@@ -77,10 +84,13 @@ def run_config(cfg: SuiteRunConfig, suite: Suite, job: Job) -> RunConfig:
         )
     family_cls = FAMILIES.get(job.family)
     METHODS.check(job.method)
-    method_cls = METHODS.get(job.method)
+    method = METHODS.get(job.method).config_class(name=job.method)
+    if hasattr(method, "torch_threads") and cfg.torch_threads > 0:
+        own = method.torch_threads  # 0: torch's default, every CPU
+        method.torch_threads = min(own, cfg.torch_threads) if own > 0 else cfg.torch_threads
     return RunConfig(
         task=family_cls.config_class(name=job.family, **{**job.task, **overrides}),
-        method=method_cls.config_class(name=job.method),
+        method=method,
         seed=job.seed,
         budget=job.budget,
         n_eval=suite.n_eval,
@@ -207,5 +217,18 @@ def run_job(cfg: SuiteRunConfig) -> str:
         return "failed"
 
 
+def threads_per_job(parallel_jobs: int) -> int:
+    """Returns this process's CPUs shared out among ``parallel_jobs`` jobs (at least 1; a
+    joblib ``n_jobs`` of -1 or less means one job per CPU)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cpus or 1) // parallel_jobs) if parallel_jobs > 0 else 1
+
+
 def _hydra_job(dict_cfg) -> str:
-    return run_job(OmegaConf.to_object(dict_cfg))
+    cfg = OmegaConf.to_object(dict_cfg)
+    if cfg.torch_threads == 0:
+        from hydra.core.hydra_config import HydraConfig
+
+        launcher = HydraConfig.get().launcher
+        cfg.torch_threads = threads_per_job(int(launcher.get("n_jobs", 1) or 1))
+    return run_job(cfg)
