@@ -137,6 +137,10 @@ run maze1-ego-r3 maze rl2 5000000 task.diversity=1 method.encoder=egocentric met
 run maze1-ego-r2 maze rl2 5000000 task.diversity=1 method.encoder=egocentric method.view_radius=2
 run maze0-ego-r3 maze rl2 5000000 task.diversity=0 method.encoder=egocentric method.view_radius=3
 
+# the planner encoder (value propagation over the whole grid, any size): issue 20, item 3
+run maze1-planner maze rl2 2500000 task.diversity=1 method.encoder=planner
+run maze0-planner maze rl2 2500000 task.diversity=0 method.encoder=planner
+
 # tables and figures over every finished run: the acceptance table (medians over seeds,
 # objectives, keys per chest), then one report per group (IQM with bootstrap CIs, figures;
 # maze0 and maze1 are the same family at two diversities, so they are reported apart)
