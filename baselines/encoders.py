@@ -29,6 +29,7 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
+from baselines.grid_views import egocentric_view
 from baselines.planner import GridPlanner
 
 ENCODERS = ("flat", "egocentric", "planner", "conv")
@@ -109,21 +110,3 @@ class ObsEncoder(nn.Module):
             if tuple(x.shape[-2:]) != self.pool:
                 x = F.adaptive_max_pool2d(x, self.pool)
         return self.dense(x.flatten(1)).reshape(*lead, self.out_dim)
-
-
-def egocentric_view(grid: torch.Tensor, agent_channel: int, radius: int) -> torch.Tensor:
-    """Returns the ``(B, C + 1, 2r+1, 2r+1)`` window of ``grid`` ``(B, C, H, W)`` centred on
-    the agent (the cell where ``agent_channel`` is largest); the extra last channel is 1 on
-    cells outside the grid, where the other channels are 0."""
-    b, c, h, w = grid.shape
-    inside = torch.ones(b, 1, h, w, dtype=grid.dtype, device=grid.device)
-    padded = F.pad(torch.cat([grid, inside], 1), (radius, radius, radius, radius))
-    padded[:, -1] = 1.0 - padded[:, -1]  # 1 outside the grid, 0 inside
-    at = grid[:, agent_channel].flatten(1).argmax(1)
-    row, col = at // w, at % w  # the window's top-left corner in padded coordinates
-    offsets = torch.arange(2 * radius + 1, device=grid.device)
-    rows = (row[:, None] + offsets)[:, None, :, None]
-    cols = (col[:, None] + offsets)[:, None, None, :]
-    batch = torch.arange(b, device=grid.device)[:, None, None, None]
-    chans = torch.arange(c + 1, device=grid.device)[None, :, None, None]
-    return padded[batch, chans, rows, cols]

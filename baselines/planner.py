@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from baselines.grid_views import agent_cell, window, with_outside
+
 # u of a cell off the grid: far below any reachable value, finite so differences stay finite
 OFF_GRID = -1e4
 # the readout clips value differences here: beyond it a move is simply bad
@@ -49,32 +51,20 @@ class GridPlanner(nn.Module):
 
     def forward(self, grid: torch.Tensor) -> torch.Tensor:
         b, _, h, w = grid.shape
-        marked = with_outside(grid)  # (B, C + 1, H + 2, W + 2), the outside marked 1
+        marked = with_outside(grid, 1)  # (B, C + 1, H + 2, W + 2)
         g = F.logsigmoid(self.goal(marked)[:, 0, 1:-1, 1:-1])
         c = F.softplus(self.cost(marked)[:, 0, 1:-1, 1:-1]) + 1e-3
         u = g
         for _ in range(self.steps or h * w):
             u = torch.maximum(g, best_neighbour(u) - c)
-        at = grid[:, self.agent_channel].flatten(1).argmax(1)
-        row, col = at // w, at % w
+        row, col = agent_cell(grid, self.agent_channel)
         padded = F.pad(u, (1, 1, 1, 1), value=OFF_GRID)
         batch = torch.arange(b, device=grid.device)
         here = padded[batch, row + 1, col + 1]
         moves = [padded[batch, row + 1 + dr, col + 1 + dc] - here for dr, dc in NEIGHBOURS]
         diffs = torch.stack(moves, 1).clamp(-READ_CLIP, READ_CLIP)
-        rows = (row[:, None] + torch.arange(3, device=grid.device))[:, None, :, None]
-        cols = (col[:, None] + torch.arange(3, device=grid.device))[:, None, None, :]
-        chans = torch.arange(marked.shape[1], device=grid.device)[None, :, None, None]
-        window = marked[batch[:, None, None, None], chans, rows, cols]
-        return torch.cat([diffs, window.flatten(1)], 1)
-
-
-def with_outside(grid: torch.Tensor) -> torch.Tensor:
-    """Returns ``grid`` padded by one cell, with one more channel that is 1 off the grid."""
-    inside = torch.ones_like(grid[:, :1])
-    marked = F.pad(torch.cat([grid, inside], 1), (1, 1, 1, 1))
-    marked[:, -1] = 1.0 - marked[:, -1]
-    return marked
+        around = window(marked, row, col, 3)
+        return torch.cat([diffs, around.flatten(1)], 1)
 
 
 def best_neighbour(u: torch.Tensor) -> torch.Tensor:

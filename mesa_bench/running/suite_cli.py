@@ -211,7 +211,7 @@ def check_one_setting(found: dict[Path, Any]) -> None:
         ident = run_identity(results.config)
         ident.pop("seed")
         task, point = ident.pop("task") or {}, ident.pop("variant")  # a sweep point's own
-        where = (task.get("name"), json.dumps(point, sort_keys=True, default=str))
+        where = (task.get("name"), point)
         for key, part in (("run", ident), ("task", task)):
             seen = first.setdefault((where, key), (path, part))
             if diff := differences(seen[1], part):
