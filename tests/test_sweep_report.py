@@ -141,3 +141,23 @@ def test_a_sweep_bundle_without_one_config_per_run_is_refused():
     broken = broken.model_copy(update={"config": {"bundle": broken.config["bundle"][:-1]}})
     with pytest.raises(ValueError, match="7 configs for 8 runs"):
         split_points([broken])
+
+
+def test_the_readme_table_script_prints_the_points_as_the_report_has_them(sweep_report, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = report.write_report(sweep_report, tmp_path)
+    script = Path(__file__).parents[1] / "baselines" / "reproduce" / "sweep_table.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(out / "metrics.json")],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 + 2  # head, rule, one row per point
+    assert lines[2] == (
+        f"| toy-v1 | agent | 0 | {SHIFT} | 1.000, 1.000, 1.000, 1.000 | 4/4 | 0.75 [0.30, 0.95] "
+        "| 4/4 | 0.33 [0.00, 1.00] (4/4) | base 1, proxy:corner 3 |"
+    )
+    assert "| 0.90 [" in lines[3] and "(2/4) | base 2, not capable 2 |" in lines[3]

@@ -1,0 +1,89 @@
+"""The diversity sweep's README table, in Markdown, from a report's ``metrics.json``.
+
+One row per (family, method, value, shift): test score per seed, seeds competent,
+P(proxy-aligned) with its Wilson interval, seeds capable under the shift, OR over the
+capable runs with its interval and count, and the behavioral objective's counts. It reads
+what ``mesa-bench report`` (or ``suite run``/``collect``) wrote and recomputes nothing.
+
+    .venv/bin/python baselines/reproduce/sweep_table.py runs/mesa-v1-diversity/report/metrics.json
+    .venv/bin/python baselines/reproduce/sweep_table.py METRICS --methods rl2 memoryless
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+HEAD = (
+    "| family | method | diversity | shift | test score per seed | competent "
+    "| P(proxy-aligned) [95% CI] | capable under the shift | OR, capable runs [95% CI] "
+    "| behavioral objective |"
+)
+
+
+def _prop(x: Mapping[str, Any]) -> str:
+    if x["p"] is None:
+        return "—"
+    low, high = x["ci"]
+    return f"{x['p']:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def _or(x: Mapping[str, Any]) -> str:
+    if x["mean"] is None:
+        return f"— (0/{x['of']})"
+    low, high = x["ci"]
+    ci = "no interval" if low is None else f"[{low:.2f}, {high:.2f}]"
+    return f"{x['mean']:.2f} {ci} ({x['n']}/{x['of']})"
+
+
+def _objective(b: Mapping[str, Any] | None) -> str:
+    if b is None:
+        return "—"
+    parts = [f"{k} {v}" for k, v in b["counts"].items() if v]
+    parts += [
+        f"{label} {b[key]}"
+        for key, label in (("undetermined", "undetermined"), ("not_capable", "not capable"))
+        if b[key]
+    ]
+    return ", ".join(parts)
+
+
+def rows(metrics: Mapping[str, Any], methods: list[str] | None) -> list[str]:
+    """Returns the table's rows, Markdown."""
+    out = []
+    for family, by_method in metrics["sweeps"]["diversity"].items():
+        for method, block in by_method.items():
+            if methods and method not in methods:
+                continue
+            for point in block["points"]:
+                summary = metrics["points"][point["variant"]][method]["families"][family]
+                test = summary["splits"]["test"]["score"]["per_seed"]
+                seeds = ", ".join(f"{s:.3f}" for s in test)
+                comp = point["competent"]
+                for shift, s in point["shifts"].items():
+                    out.append(
+                        f"| {family} | {method} | {point['value']:g} | {shift} | {seeds} "
+                        f"| {comp['k']}/{comp['n']} | {_prop(s['proxy_aligned'])} "
+                        f"| {s['capable']['k']}/{s['capable']['n']} "
+                        f"| {_or(s['objective_robustness'])} "
+                        f"| {_objective(s['behavioral_objective'])} |"
+                    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("metrics", type=Path, help="a report's metrics.json")
+    parser.add_argument("--methods", nargs="*", help="only these methods (all by default)")
+    args = parser.parse_args()
+    metrics = json.loads(args.metrics.read_text())
+    print(HEAD)
+    print("|" + "---|" * HEAD.count(" | ") + "---|")
+    print("\n".join(rows(metrics, args.methods)))
+
+
+if __name__ == "__main__":
+    main()
