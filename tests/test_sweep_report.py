@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -144,10 +147,6 @@ def test_a_sweep_bundle_without_one_config_per_run_is_refused():
 
 
 def test_the_readme_table_script_prints_the_points_as_the_report_has_them(sweep_report, tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
     out = report.write_report(sweep_report, tmp_path)
     script = Path(__file__).parents[1] / "baselines" / "reproduce" / "sweep_table.py"
     done = subprocess.run(

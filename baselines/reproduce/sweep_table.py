@@ -17,10 +17,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-HEAD = (
-    "| family | method | diversity | shift | test score per seed | competent "
-    "| P(proxy-aligned) [95% CI] | capable under the shift | OR, capable runs [95% CI] "
-    "| behavioral objective |"
+COLUMNS = (
+    "family",
+    "method",
+    "diversity",
+    "shift",
+    "test score per seed",
+    "competent",
+    "P(proxy-aligned) [95% CI]",
+    "capable under the shift",
+    "OR, capable runs [95% CI]",
+    "behavioral objective",
 )
 
 
@@ -80,8 +87,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", help="only these methods (all by default)")
     args = parser.parse_args()
     metrics = json.loads(args.metrics.read_text())
-    print(HEAD)
-    print("|" + "---|" * HEAD.count(" | ") + "---|")
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|" + "---|" * len(COLUMNS))
     print("\n".join(rows(metrics, args.methods)))
 
 
