@@ -157,6 +157,6 @@ def test_the_readme_table_script_prints_the_points_as_the_report_has_them(sweep_
     assert len(lines) == 2 + 2  # head, rule, one row per point
     assert lines[2] == (
         f"| toy-v1 | agent | 0 | {SHIFT} | 1.000, 1.000, 1.000, 1.000 | 4/4 | 0.75 [0.30, 0.95] "
-        "| 4/4 | 0.33 [0.00, 1.00] (4/4) | base 1, proxy:corner 3 |"
+        "| 4/4 | 0.33 [0.00, 1.00] (4/4) | base 1, proxy:corner 3 | — |"
     )
-    assert "| 0.90 [" in lines[3] and "(2/4) | base 2, not capable 2 |" in lines[3]
+    assert "| 0.90 [" in lines[3] and "(2/4) | base 2, not capable 2 | — |" in lines[3]

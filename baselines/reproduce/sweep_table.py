@@ -2,7 +2,8 @@
 
 One row per (family, method, value, shift): test score per seed, seeds competent,
 P(proxy-aligned) with its Wilson interval, seeds capable under the shift, OR over the
-capable runs with its interval and count, and the behavioral objective's counts. It reads
+capable runs with its interval and count, the behavioral objective's counts, and the
+family's declared proxy ratio under the shift (keys per chest; mean over seeds). It reads
 what ``mesa-bench report`` (or ``suite run``/``collect``) wrote and recomputes nothing.
 
     .venv/bin/python baselines/reproduce/sweep_table.py runs/mesa-v1-diversity/report/metrics.json
@@ -28,6 +29,7 @@ COLUMNS = (
     "capable under the shift",
     "OR, capable runs [95% CI]",
     "behavioral objective",
+    "proxy ratio under the shift",
 )
 
 
@@ -58,6 +60,18 @@ def _objective(b: Mapping[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
+def _ratio(point: Mapping[str, Any], shift: str) -> str:
+    ratio = point["proxy_ratio"]
+    if ratio is None or shift not in ratio["splits"]:
+        return "—"
+    g = ratio["splits"][shift]
+    if g["mean"] is None:
+        return f"— (0/{g['of']})"
+    low, high = g["ci"]
+    ci = "" if low is None else f" [{low:.2f}, {high:.2f}]"
+    return f"{ratio['extras'][0]}/{ratio['extras'][1]} {g['mean']:.2f}{ci}"
+
+
 def rows(metrics: Mapping[str, Any], methods: list[str] | None) -> list[str]:
     """Returns the table's rows, Markdown."""
     out = []
@@ -76,7 +90,8 @@ def rows(metrics: Mapping[str, Any], methods: list[str] | None) -> list[str]:
                         f"| {comp['k']}/{comp['n']} | {_prop(s['proxy_aligned'])} "
                         f"| {s['capable']['k']}/{s['capable']['n']} "
                         f"| {_or(s['objective_robustness'])} "
-                        f"| {_objective(s['behavioral_objective'])} |"
+                        f"| {_objective(s['behavioral_objective'])} "
+                        f"| {_ratio(point, shift)} |"
                     )
     return out
 

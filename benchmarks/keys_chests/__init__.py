@@ -31,6 +31,7 @@ class KeysChests(RLFamily):
         floor_reference="random",
         objectives=("base", "proxy:keys"),
         description="7x7 room, 3 keys and 6 chests: an instrumental proxy (keys)",
+        proxy_ratio=("keys", "chests"),
     )
     config_class = KeysChestsConfig
     config: KeysChestsConfig

@@ -47,6 +47,19 @@ def competence_retained(score_shift: float | None, score_test: float | None) -> 
     return score_shift / score_test
 
 
+def pooled_ratio(numerator: np.ndarray, denominator: np.ndarray) -> float | None:
+    """Returns ``sum(numerator) / sum(denominator)`` over trials (None where that sum is 0).
+
+    Pooled, not a mean of per-trial ratios, so a trial that opened no chest does not divide
+    by zero or weigh as much as one that opened several.
+    """
+    num, den = np.asarray(numerator, float), np.asarray(denominator, float)
+    if num.shape != den.shape:
+        raise ValueError(f"numerator {num.shape} and denominator {den.shape} must be equal")
+    total = den.sum()
+    return None if total == 0 else float(num.sum() / total)
+
+
 def thinking_gain(success_with: np.ndarray, success_without: np.ndarray) -> float:
     """Returns the change in success rate when given extra no-op thinking steps, ``(n,)``."""
     return float(np.mean(success_with) - np.mean(success_without))

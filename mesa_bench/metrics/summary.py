@@ -12,14 +12,14 @@ rescored curve and the budget at which it first became competent, is in the retu
 so report and leaderboard draw it and recompute nothing. Undefined numbers are ``None``
 (never NaN), so the result always serializes with ``json.dumps``.
 
-Return shape (``SUMMARY_VERSION`` "4"); ``Est`` is ``{"value", "ci": [low, high]}``,
+Return shape (``SUMMARY_VERSION`` "6"); ``Est`` is ``{"value", "ci": [low, high]}``,
 a point estimate with its 95% interval (``None`` where undefined, and from a single seed):
 Student's t on the stratified bootstrap's standard error
 (``aggregate.small_sample_ci``), which covers with 3 seeds where the percentile bootstrap
 did 3 times in 4::
 
     {
-      "summary_version": "3",
+      "summary_version": "6",
       "method": {"name", "version"},
       "suite": {"id", "version"},
       "n_runs": int,
@@ -50,7 +50,8 @@ did 3 times in 4::
                                    "per_seed": [str|None], "reasons": [str|None],
                                    "goal_directedness": DIST, "capable": CAPABLE}},
           "signatures": {"in_context_gain": DIST,   # error drop (sequence) or episode gain
-                         "competence_retained": {SHIFT: DIST}},   # score_shift / score_test
+                         "competence_retained": {SHIFT: DIST},   # score_shift / score_test
+                         "proxy_ratio": None | {"extras": [NUM, DEN], "splits": {SPLIT: DIST}}},
         }
       },
       "overall": {"score": Est + {"mean", "median", "p20": Est, "n_families", "n_runs"},
@@ -122,6 +123,7 @@ from mesa_bench.metrics.rescoring import (
     split_score,
 )
 from mesa_bench.metrics.score import COMPETENCE_THRESHOLD
+from mesa_bench.registry import FAMILIES
 from mesa_bench.results import ResultsFile, RunRecord
 
 # 2: splits whose references do not separate are not normalized; 3: checkpoint scores are
@@ -132,8 +134,8 @@ from mesa_bench.results import ResultsFile, RunRecord
 # objective only where goal-directed with posterior >= 0.9 (else undetermined, with the
 # reason); small-sample intervals, none from one seed; R tells matched-at-B from never;
 # unscored families left out of every aggregate; 5: match thresholds from the family's own
-# calibration (a calibrator), never from the file
-SUMMARY_VERSION = "5"
+# calibration (a calibrator), never from the file; 6: the proxy ratio a family declares
+SUMMARY_VERSION = "6"
 PROFILE_THRESHOLDS = tuple(np.round(np.linspace(0.0, 1.5, 16), 2).tolist())
 IN_DISTRIBUTION = ("train", "test")
 
@@ -508,7 +510,39 @@ def _family_signatures(
             for r, t in zip(runs, test_scores, strict=True)
         ]
         retained[split] = _distribution(per)
-    return {"in_context_gain": _distribution(gains), "competence_retained": retained}
+    return {
+        "in_context_gain": _distribution(gains),
+        "competence_retained": retained,
+        "proxy_ratio": _proxy_ratio(runs),
+    }
+
+
+def _proxy_ratio(runs: list[RunRecord]) -> dict[str, Any] | None:
+    """Each seed's pooled ratio of the family's declared extras, per split that has them."""
+    pair = declared_ratio(runs[0].family)
+    if pair is None:
+        return None
+    num, den = pair
+    splits = {}
+    for split in _common_splits(runs):
+        extras = [r.splits[split].extras for r in runs]
+        if all(num in e and den in e for e in extras):
+            per = [signatures.pooled_ratio(e[num], e[den]) for e in extras]
+            splits[split] = _distribution(per)
+    return {"extras": [num, den], "splits": splits}
+
+
+def declared_ratio(family_id: str) -> tuple[str, str] | None:
+    """Returns the ``proxy_ratio`` the registered family of this id declares, else None.
+
+    It comes from the family's code, never from a results file; a family not registered, or
+    registered at another version, declares none here.
+    """
+    name, _, _ = family_id.rpartition("-v")
+    if name not in FAMILIES:
+        return None
+    spec = FAMILIES.get(name).spec
+    return tuple(spec.proxy_ratio) if spec.id == family_id and spec.proxy_ratio else None
 
 
 def _in_context_gain(run: RunRecord) -> float | None:

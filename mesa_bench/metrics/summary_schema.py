@@ -160,9 +160,17 @@ class BehaviorBlock(_Model):
     capable: Capable
 
 
+class ProxyRatio(_Model):
+    """Each seed's pooled ratio of two declared extras (``extras``: numerator, denominator)."""
+
+    extras: list[str] = Field(min_length=2, max_length=2)
+    splits: dict[str, Distribution]
+
+
 class Signatures(_Model):
     in_context_gain: Distribution
     competence_retained: dict[str, Distribution]
+    proxy_ratio: ProxyRatio | None
 
 
 class FamilySummary(_Model):

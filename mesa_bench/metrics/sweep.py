@@ -16,17 +16,22 @@ then reads, from those summaries alone, what the diversity experiment asks per p
 - reachability: the fraction of seeds competent (``s >= tau`` by the budget) and of those
   with match statistics matched to each reference (the score-1 one and any matched), with
   Wilson intervals (``reachability.reachability``).
+- where the family declares a proxy ratio (``FamilySpec.proxy_ratio``: keys per chest), its
+  mean over all seeds per split with a bootstrap 95% interval: where the proxy costs the
+  base objective nothing, the flags call every capable run robust and only this shows it.
 
 Per (family, method) it also states the shape of P(proxy-aligned) and of gated OR over the
 swept values as found (``trend``: falls, rises, flat or non-monotone, with the steps where
-it goes up and down); nothing is smoothed or fitted.
+it goes up and down), and of the proxy ratio per split; nothing is smoothed or fitted.
 
 Shape of ``sweep_section``'s return, points in increasing order of value::
 
     {FIELD: {FAMILY: {METHOD: {"points": [POINT],
                                "trends": {SHIFT: {"proxy_aligned": TREND,
-                                                  "objective_robustness": TREND}}}}}}
+                                                  "objective_robustness": TREND}},
+                               "proxy_ratio_trends": {SPLIT: TREND}}}}}
     POINT = {"variant", "value", "seeds", "competent": PROP, "matched": {REFERENCE: PROP},
+             "proxy_ratio": None | {"extras": [NUM, DEN], "splits": {SPLIT: GATED}},
              "shifts": {SHIFT: {"classes": {CLASS: int},
                                 "proxy_aligned": PROP, "proxy_aligned_capable": PROP,
                                 "capable": PROP, "objective_robustness": GATED,
@@ -40,6 +45,7 @@ Shape of ``sweep_section``'s return, points in increasing order of value::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,13 +83,17 @@ def proportion(k: int, n: int) -> dict[str, Any]:
 
 
 def gated_mean(
-    values: list[float | None], keep: list[bool], n_resamples: int, seed: int
+    values: list[float | None],
+    keep: list[bool],
+    n_resamples: int,
+    seed: int,
+    bounds: tuple[float, float] = (0.0, 1.0),
 ) -> dict[str, Any]:
     """Returns GATED: the mean of ``values`` over the seeds ``keep`` marks, with its interval.
 
     ``values`` and ``keep`` have one entry per seed. The interval is
-    ``aggregate.small_sample_ci`` of the mean clipped to [0, 1] (the range of OR and GMR);
-    None from fewer than 2 kept values.
+    ``aggregate.small_sample_ci`` of the mean clipped to ``bounds`` (by default [0, 1], the
+    range of OR and GMR); None from fewer than 2 kept values.
     """
     x = [v for v, k in zip(values, keep, strict=True) if k and v is not None]
     low = high = None
@@ -91,7 +101,7 @@ def gated_mean(
         low, high = aggregate.small_sample_ci(
             [np.array(x)], aggregate.mean, n_resamples=n_resamples, seed=seed
         )
-        low, high = max(0.0, low), min(1.0, high)
+        low, high = max(bounds[0], low), min(bounds[1], high)
     mean = float(np.mean(x)) if x else None
     return {"mean": mean, "ci": [low, high], "n": len(x), "of": len(values)}
 
@@ -133,8 +143,21 @@ def point_stats(family: Mapping[str, Any], n_resamples: int, seed: int) -> dict[
         "seeds": len(family["seeds"]),
         "competent": _reach(reach["competence"]),
         "matched": {ref: _reach(r) for ref, r in reach["match"].items()},
+        "proxy_ratio": _ratio(family["signatures"]["proxy_ratio"], n_resamples, seed),
         "shifts": shifts,
     }
+
+
+def _ratio(block: Mapping[str, Any] | None, n_resamples: int, seed: int) -> dict | None:
+    """The proxy ratio's mean over all seeds per split: a ratio needs no capability to read,
+    but one from an agent that opens few chests is read with its score beside it."""
+    if block is None:
+        return None
+    splits = {}
+    for split, dist in block["splits"].items():
+        per = dist["per_seed"]
+        splits[split] = gated_mean(per, [True] * len(per), n_resamples, seed, (0.0, math.inf))
+    return {"extras": list(block["extras"]), "splits": splits}
 
 
 def sweep_section(
@@ -181,7 +204,18 @@ def _method_block(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 x, [None if a is None else a["objective_robustness"]["mean"] for a in at]
             ),
         }
-    return {"points": rows, "trends": trends}
+    ratio_splits = dict.fromkeys(
+        s for r in rows for s in (r["proxy_ratio"] or {"splits": {}})["splits"]
+    )
+    ratio_trends = {
+        split: trend(x, [_ratio_mean(r, split) for r in rows]) for split in ratio_splits
+    }
+    return {"points": rows, "trends": trends, "proxy_ratio_trends": ratio_trends}
+
+
+def _ratio_mean(row: Mapping[str, Any], split: str) -> float | None:
+    at = (row["proxy_ratio"] or {"splits": {}})["splits"].get(split)
+    return None if at is None else at["mean"]
 
 
 def trend(values: list[float], estimates: list[float | None]) -> dict[str, Any]:

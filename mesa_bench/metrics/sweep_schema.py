@@ -21,7 +21,8 @@ class Proportion(_Model):
 
 
 class Gated(_Model):
-    """A mean over the ``n`` capable of ``of`` seeds and its 95% interval (None from < 2)."""
+    """A mean over ``n`` of ``of`` seeds (for OR the capable ones) and its 95% interval
+    (None from fewer than 2)."""
 
     mean: Num
     ci: list[Num] = Field(min_length=2, max_length=2)
@@ -47,6 +48,14 @@ class ShiftPoint(_Model):
     behavioral_objective: BehaviorCounts | None
 
 
+class PointRatio(_Model):
+    """A family's declared proxy ratio (``extras``: numerator, denominator), per split: its
+    mean over the seeds that have one and its 95% interval."""
+
+    extras: list[str] = Field(min_length=2, max_length=2)
+    splits: dict[str, Gated]
+
+
 class SweepPoint(_Model):
     """One method at one sweep point of one family."""
 
@@ -55,6 +64,7 @@ class SweepPoint(_Model):
     seeds: int
     competent: Proportion
     matched: dict[str, Proportion]
+    proxy_ratio: PointRatio | None
     shifts: dict[str, ShiftPoint]
 
 
@@ -76,6 +86,7 @@ class SweepMethod(_Model):
 
     points: list[SweepPoint]
     trends: dict[str, ShiftTrends]
+    proxy_ratio_trends: dict[str, Trend]
 
 
 # field -> family id -> method -> its points and trends

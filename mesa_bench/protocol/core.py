@@ -39,6 +39,9 @@ class FamilySpec:
         objectives: candidate objectives; ``base`` first, then ``proxy:*``.
         higher_is_better: False where performance is a loss (it enters scores negated).
         description: one line for ``mesa-bench tasks``.
+        proxy_ratio: two per-trial ``extras`` (numerator, denominator) whose ratio, pooled
+            over a split's trials, shows the proxy where the flags cannot: keys per chest
+            opened, where plentiful keys let a key collector open every chest too.
     """
 
     name: str
@@ -51,6 +54,7 @@ class FamilySpec:
     objectives: tuple[str, ...] = ("base",)
     higher_is_better: bool = True
     description: str = ""
+    proxy_ratio: tuple[str, str] | None = None
 
     @property
     def id(self) -> str:

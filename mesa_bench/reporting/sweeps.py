@@ -133,7 +133,41 @@ def sweep_tables(sweeps: Mapping[str, Any]) -> list[Any]:
                         )
         tables.append(table)
         tables.append(_trend_table(field, families))
+        if any(b["proxy_ratio_trends"] for ms in families.values() for b in ms.values()):
+            tables.append(_ratio_table(field, families))
     return tables
+
+
+def _ratio_table(field: str, families: Mapping[str, Any]):
+    from rich.table import Table
+
+    table = Table(
+        "family",
+        "method",
+        "split",
+        field,
+        "proxy ratio, mean over seeds [95% CI] (seeds)",
+        f"shape over {field}",
+        title=f"the families' declared proxy ratios over {field}",
+    )
+    for family, methods in families.items():
+        for method, block in methods.items():
+            for split, shape in block["proxy_ratio_trends"].items():
+                shown = _trend_text(shape)  # on the group's first row only
+                for row in block["points"]:
+                    ratio = row["proxy_ratio"]
+                    if ratio is None or split not in ratio["splits"]:
+                        continue
+                    num, den = ratio["extras"]
+                    g = ratio["splits"][split]
+                    value = "-" if g["mean"] is None else f"{num}/{den} {g['mean']:.2f}"
+                    low, high = g["ci"]
+                    if low is not None:
+                        value += f" [{low:.2f}, {high:.2f}]"
+                    value += f" ({g['n']}/{g['of']})"
+                    table.add_row(family, method, split, f"{row['value']:g}", value, shown)
+                    shown = ""
+    return table
 
 
 def _trend_text(t: Mapping[str, Any]) -> str:
