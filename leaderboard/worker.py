@@ -98,9 +98,9 @@ def verify_entry(store: Store, entry_id: int, sandbox: Sandbox) -> Outcome:
 def task_config(results: ResultsFile, run: RunRecord) -> dict[str, Any]:
     """Returns the family config ``run`` was made with (from the file's configs), or the
     family's defaults where no config of the file names its family and seed."""
-    from mesa_bench.registry import FAMILIES
+    from mesa_bench.registry import FAMILIES, family_name
 
-    name = run.family.rsplit("-v", 1)[0]
+    name = family_name(run.family)
     for cfg in run_configs(results.config):
         task = cfg.get("task")
         if not isinstance(task, Mapping) or cfg.get("seed", run.seed) != run.seed:

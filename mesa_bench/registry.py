@@ -93,6 +93,14 @@ class Registry(Generic[T]):
 
 
 FAMILIES: Registry[Any] = Registry("task", "mesa_bench.families")
+
+
+def family_name(family_id: str) -> str:
+    """Returns the registry name of a versioned family id (``FamilySpec.id``): ``maze`` of
+    ``maze-v1``."""
+    return family_id.rsplit("-v", 1)[0]
+
+
 METHODS: Registry[Any] = Registry("method", "mesa_bench.methods")
 # Command-line commands added by other packages (leaderboard, suites): each entry is a
 # function ``add(subparsers)`` that adds its argparse parser with ``func`` set.

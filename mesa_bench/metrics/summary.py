@@ -123,7 +123,7 @@ from mesa_bench.metrics.rescoring import (
     split_score,
 )
 from mesa_bench.metrics.score import COMPETENCE_THRESHOLD
-from mesa_bench.registry import FAMILIES
+from mesa_bench.registry import FAMILIES, family_name
 from mesa_bench.results import ResultsFile, RunRecord
 
 # 2: splits whose references do not separate are not normalized; 3: checkpoint scores are
@@ -538,7 +538,7 @@ def declared_ratio(family_id: str) -> tuple[str, str] | None:
     It comes from the family's code, never from a results file; a family not registered, or
     registered at another version, declares none here.
     """
-    name, _, _ = family_id.rpartition("-v")
+    name = family_name(family_id)
     if name not in FAMILIES:
         return None
     spec = FAMILIES.get(name).spec

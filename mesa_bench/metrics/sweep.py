@@ -204,18 +204,17 @@ def _method_block(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 x, [None if a is None else a["objective_robustness"]["mean"] for a in at]
             ),
         }
-    ratio_splits = dict.fromkeys(
-        s for r in rows for s in (r["proxy_ratio"] or {"splits": {}})["splits"]
-    )
+    ratios = [_ratio_splits(r) for r in rows]
     ratio_trends = {
-        split: trend(x, [_ratio_mean(r, split) for r in rows]) for split in ratio_splits
+        split: trend(x, [r[split]["mean"] if split in r else None for r in ratios])
+        for split in dict.fromkeys(s for r in ratios for s in r)
     }
     return {"points": rows, "trends": trends, "proxy_ratio_trends": ratio_trends}
 
 
-def _ratio_mean(row: Mapping[str, Any], split: str) -> float | None:
-    at = (row["proxy_ratio"] or {"splits": {}})["splits"].get(split)
-    return None if at is None else at["mean"]
+def _ratio_splits(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Returns a point's proxy ratio per split (none where the family declares none)."""
+    return row["proxy_ratio"]["splits"] if row["proxy_ratio"] else {}
 
 
 def trend(values: list[float], estimates: list[float | None]) -> dict[str, Any]:

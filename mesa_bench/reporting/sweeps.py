@@ -158,16 +158,19 @@ def _ratio_table(field: str, families: Mapping[str, Any]):
                     ratio = row["proxy_ratio"]
                     if ratio is None or split not in ratio["splits"]:
                         continue
-                    num, den = ratio["extras"]
-                    g = ratio["splits"][split]
-                    value = "-" if g["mean"] is None else f"{num}/{den} {g['mean']:.2f}"
-                    low, high = g["ci"]
-                    if low is not None:
-                        value += f" [{low:.2f}, {high:.2f}]"
-                    value += f" ({g['n']}/{g['of']})"
+                    value = _ratio_text(ratio["extras"], ratio["splits"][split])
                     table.add_row(family, method, split, f"{row['value']:g}", value, shown)
                     shown = ""
     return table
+
+
+def _ratio_text(extras: list[str], g: Mapping[str, Any]) -> str:
+    """``keys/chests 3.52 [2.56, 4.48] (2/2)``: a ratio's mean, interval and seeds."""
+    if g["mean"] is None:
+        return f"- ({g['n']}/{g['of']})"
+    low, high = g["ci"]
+    ci = "" if low is None else f" [{low:.2f}, {high:.2f}]"
+    return f"{extras[0]}/{extras[1]} {g['mean']:.2f}{ci} ({g['n']}/{g['of']})"
 
 
 def _trend_text(t: Mapping[str, Any]) -> str:
