@@ -61,17 +61,69 @@ class RL2Net(ppo.PolicyNet):
         return self.policy(out[0]), self.value(out[0]).squeeze(-1), h[0]
 
     def sequence(self, x: ppo.Inputs, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats = self._features(x)
-        keep = (~x.start).float().unsqueeze(-1)
-        if not x.start[1:].any():  # trials only start at t = 0: one fused GRU call
-            out, _ = self.gru(feats, (h0 * keep[0]).unsqueeze(0))
-        else:
-            h, outs = h0.unsqueeze(0), []
-            for t in range(feats.shape[0]):
-                o, h = self.gru(feats[t : t + 1], h * keep[t])
-                outs.append(o)
-            out = torch.cat(outs)
+        out = gru_over_trials(self.gru, self._features(x), x.start, h0)
         return self.policy(out), self.value(out).squeeze(-1)
+
+
+def gru_over_trials(
+    gru: nn.GRU, feats: torch.Tensor, start: torch.Tensor, h0: torch.Tensor
+) -> torch.Tensor:
+    """Runs ``gru`` over ``(T, n, F)`` inputs whose state resets where ``start`` is set.
+
+    Fused GRU calls, not one a step: each env's rollout is cut at its trial starts into
+    segments, a segment that starts a trial begins from zeros and the first one of each env
+    from ``h0``, and the segments run side by side, zero-padded at their ends (padding
+    after a segment's last step cannot change its outputs, and the padded outputs are
+    dropped). On the grids, whose trials start anywhere in a rollout, this replaces a loop
+    over the rollout's steps with a reset between them (README, Speed). A packed sequence
+    would skip the padding, but torch runs packed input step by step on the CPU, as slow as
+    the loop; instead the segments go in two calls, long and short ones
+    (``length_groups``). Returns the outputs ``(T, n, H)``.
+    """
+    T, n, width = feats.shape
+    keep0 = (~start[0]).to(feats.dtype).unsqueeze(-1)
+    if not start[1:].any():  # trials only start at t = 0 (the bandits): no cuts to make
+        return gru(feats, (h0 * keep0).unsqueeze(0))[0]
+    cut = start.clone()
+    cut[0] = True
+    cut = cut.T.reshape(-1)  # env-major: env 0's steps, then env 1's, ...
+    segment = torch.cumsum(cut, 0) - 1
+    first = torch.nonzero(cut).squeeze(1)
+    pos = torch.arange(T * n, device=feats.device) - first[segment]
+    lengths = torch.bincount(segment)
+    h_init = h0.new_zeros(len(first), h0.shape[-1])
+    h_init = h_init.index_copy(0, segment.view(n, T)[:, 0], h0 * keep0)
+    order = torch.argsort(lengths, descending=True, stable=True)
+    rank = torch.empty_like(order).index_copy_(
+        0, order, torch.arange(len(order), device=order.device)
+    )
+    flat = feats.transpose(0, 1).reshape(T * n, width)
+    out = feats.new_zeros(T * n, gru.hidden_size)
+    for lo, hi, longest in length_groups(lengths[order].tolist()):
+        column = rank[segment] - lo
+        mine = torch.nonzero((column >= 0) & (column < hi - lo)).squeeze(1)
+        where = (pos[mine], column[mine])
+        padded = feats.new_zeros(longest, hi - lo, width).index_put(where, flat[mine])
+        group_out = gru(padded, h_init[order[lo:hi]].unsqueeze(0))[0]
+        out = out.index_put((mine,), group_out[where])
+    return out.view(n, T, -1).transpose(0, 1)
+
+
+def length_groups(lengths: list[int]) -> list[tuple[int, int, int]]:
+    """Splits segments sorted longest first into at most two runs of the GRU.
+
+    Returns ``(first, end, padded length)`` per group: one group, or two where the split
+    that pads least saves a tenth of the padded steps.
+    """
+    if len(lengths) == 1:
+        return [(0, 1, lengths[0])]
+    whole = len(lengths) * lengths[0]
+    cost, k = min(
+        (k * lengths[0] + (len(lengths) - k) * lengths[k], k) for k in range(1, len(lengths))
+    )
+    if cost > 0.9 * whole:
+        return [(0, len(lengths), lengths[0])]
+    return [(0, k, lengths[0]), (k, len(lengths), lengths[k])]
 
 
 class RL2(ppo.PPOMethod):

@@ -6,10 +6,12 @@
 For each family, builds rl2's network at the default settings and times one iteration's
 update as the trainer runs it (``epochs`` passes of ``net.sequence`` forward and backward
 over ``num_envs`` trials of ``rollout_steps`` steps of a random policy, with trial starts
-where the family puts them: only at t = 0 on the bandit, so one fused GRU call; anywhere on
-the grids, so one GRU call a step), counting its floating-point operations with
-``torch.utils.flop_counter``. It also times the same update with trial starts removed (the
-fused call: what the per-step loop costs), and a 1024^3 float32 matrix product gives the
+where the family puts them: only at t = 0 on the bandit, so one fused GRU call over the
+rollout; anywhere on the grids, so the rollout is cut into trial segments that run padded,
+in one or two fused calls: ``rl2.gru_over_trials``), counting its floating-point operations
+(padding included) with ``torch.utils.flop_counter``. It also times the same update with
+trial starts removed (one call over the unbroken rollout: what the cutting costs), and a
+1024^3 float32 matrix product gives the
 peak this CPU reaches on one thread. The last column is the env steps/s the update alone
 would allow at that peak. It builds rl2's network itself, so it lives beside the trainer
 rather than in ``benchmarks/speed`` (benchmarks and baselines stay independent).
@@ -114,13 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     rows = [measure(f, args.repeats) for f in args.families]
     print(
-        "| family | GRU path | update (s) | fused (s) | MFLOP/env step | GFLOP/s | "
+        "| family | GRU path | update (s) | unbroken (s) | MFLOP/env step | GFLOP/s | "
         "peak GFLOP/s | update-only steps/s | at peak |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['family']} | {'fused' if r['fused_gru'] else 'per step'} | "
+            f"| {r['family']} | {'one call' if r['fused_gru'] else 'segments'} | "
             f"{r['update_s']:.3f} | {r['update_fused_s']:.3f} | "
             f"{r['flop_per_env_step'] / 1e6:.2f} | {r['gflop_s']:.1f} | "
             f"{r['peak_gflop_s']:.1f} | {r['update_only_steps_s'] / 1e3:.1f}k | "

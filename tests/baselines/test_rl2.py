@@ -84,16 +84,23 @@ def test_trial_start_forgets_the_state_and_the_last_transition(net):
     assert not torch.allclose(kept, other)
 
 
-@pytest.mark.parametrize("restart_at", [None, 3])
-def test_sequence_equals_stepping(net, restart_at):
-    # the update's sequence pass (fused, or stepwise when a trial starts mid-rollout)
-    # must reproduce the rollout's step-by-step outputs
+RESTARTS = {
+    "none": [],
+    "one": [(3, 1)],
+    # several trials in one env, one of length 1, a start at t = 0 and one at the last step
+    "many": [(0, 0), (1, 1), (2, 1), (4, 1), (5, 0), (2, 2), (3, 2), (5, 2)],
+}
+
+
+@pytest.mark.parametrize("restarts", RESTARTS.values(), ids=RESTARTS.keys())
+def test_sequence_equals_stepping(net, restarts):
+    # the update's sequence pass (one GRU call over segments cut at trial starts) must
+    # reproduce the rollout's step-by-step outputs, and their gradients
     T, n = 6, 3
     gen = torch.Generator().manual_seed(1)
     start = torch.zeros(T, n, dtype=torch.bool)
-    start[0, 0] = True
-    if restart_at is not None:
-        start[restart_at, 1] = True
+    for t, env in restarts:
+        start[t, env] = True
     x = ppo.Inputs(
         obs=torch.rand(T, n, 1, generator=gen),
         prev_action=torch.randint(0, 3, (T, n), generator=gen),
@@ -102,12 +109,25 @@ def test_sequence_equals_stepping(net, restart_at):
         start=start,
     )
     h0 = torch.randn(n, 8, generator=gen)
+    weights = torch.randn(T, n, 3, generator=gen)
+
+    def grads(logits, values):
+        net.zero_grad()
+        ((logits * weights).sum() + values.square().sum()).backward()
+        return [p.grad.clone() for p in net.parameters()]
+
     logits, values = net.sequence(x, h0)
-    h = h0
+    fused = grads(logits, values)
+    h, steps = h0, []
     for t in range(T):
         lt, vt, h = net.step(ppo.Inputs(*(v[t] for v in x)), h)
+        steps.append((lt, vt))
+    stepped = grads(torch.stack([s[0] for s in steps]), torch.stack([s[1] for s in steps]))
+    for t, (lt, vt) in enumerate(steps):
         torch.testing.assert_close(logits[t], lt)
         torch.testing.assert_close(values[t], vt)
+    for a, b in zip(fused, stepped, strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def test_history_features_are_zero_at_a_trial_start():
