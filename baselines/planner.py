@@ -54,9 +54,7 @@ class GridPlanner(nn.Module):
         marked = with_outside(grid, 1)  # (B, C + 1, H + 2, W + 2)
         g = F.logsigmoid(self.goal(marked)[:, 0, 1:-1, 1:-1])
         c = F.softplus(self.cost(marked)[:, 0, 1:-1, 1:-1]) + 1e-3
-        u = g
-        for _ in range(self.steps or h * w):
-            u = torch.maximum(g, best_neighbour(u) - c)
+        u = propagate(g, c, self.steps)
         row, col = agent_cell(grid, self.agent_channel)
         padded = F.pad(u, (1, 1, 1, 1), value=OFF_GRID)
         batch = torch.arange(b, device=grid.device)
@@ -65,6 +63,73 @@ class GridPlanner(nn.Module):
         diffs = torch.stack(moves, 1).clamp(-READ_CLIP, READ_CLIP)
         around = window(marked, row, col, 3)
         return torch.cat([diffs, around.flatten(1)], 1)
+
+
+def propagate(g: torch.Tensor, c: torch.Tensor, steps: int = 0) -> torch.Tensor:
+    """Returns ``u`` ``(B, H, W)`` after ``steps`` steps of ``u = max(g, best_neighbour(u) - c)``
+    from ``u = g``, or (``steps=0``) at its fixed point.
+
+    A fixed number of steps is unrolled and differentiated step by step. The fixed point is
+    reached within ``H * W`` steps (no shortest path is longer), and the propagation stops
+    there, so its values are those of the ``H * W``-step unroll; its gradient follows each
+    cell's shortest path back to the goal score it came from (``FixedPoint``), in place of a
+    backward pass through every step.
+    """
+    if steps:
+        u = g
+        for _ in range(steps):
+            u = torch.maximum(g, best_neighbour(u) - c)
+        return u
+    return FixedPoint.apply(g, c)
+
+
+class FixedPoint(torch.autograd.Function):
+    """The propagation's fixed point, differentiated along the tree of shortest paths.
+
+    At the fixed point each cell's ``u`` is either its own goal score (a source) or a
+    neighbour's ``u`` minus its own cost, that neighbour being its parent. So the gradient
+    reaching a cell, plus what its children pass on, goes to its goal score if it is a
+    source and, negated, to its cost if not. This is the unroll's gradient wherever no two
+    paths tie; on a tie the unroll splits the gradient between them and this takes one (the
+    first of up, right, down, left), another valid subgradient. Measured on 7 x 7 mazes it
+    makes rl2 with the planner encoder many times faster (README, "planner").
+    """
+
+    @staticmethod
+    def forward(ctx, g: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        b, h, w = g.shape
+        u = g
+        for _ in range(h * w):
+            nxt = torch.maximum(g, best_neighbour(u) - c)
+            if torch.equal(nxt, u):
+                break
+            u = nxt
+        padded = F.pad(u, (1, 1, 1, 1), value=float("-inf"))
+        around = torch.stack(
+            [padded[:, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w] for dr, dc in NEIGHBOURS], 1
+        )
+        best, which = around.max(1)
+        source = g >= best - c
+        offset = torch.tensor([dr * w + dc for dr, dc in NEIGHBOURS], device=g.device)
+        cell = torch.arange(h * w, device=g.device).view(h, w)
+        parent = torch.where(source, h * w, cell + offset[which])  # sources point past the end
+        ctx.save_for_backward(parent.view(b, h * w), source)
+        return u
+
+    @staticmethod
+    def backward(ctx, grad_u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        parent, source = ctx.saved_tensors
+        b, h, w = source.shape
+        own = grad_u.reshape(b, h * w)
+        total = own
+        for _ in range(h * w):  # until what the children pass on stops growing: the tree's depth
+            passed = own.new_zeros(b, h * w + 1).scatter_add(1, parent, total)
+            nxt = own + passed[:, :-1]
+            if torch.equal(nxt, total):
+                break
+            total = nxt
+        total = total.view(b, h, w)
+        return torch.where(source, total, 0.0), torch.where(source, 0.0, -total)
 
 
 def best_neighbour(u: torch.Tensor) -> torch.Tensor:

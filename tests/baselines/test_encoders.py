@@ -7,7 +7,7 @@ import torch
 from gymnasium import spaces
 
 from baselines.encoders import ObsEncoder, egocentric_view
-from baselines.planner import GridPlanner
+from baselines.planner import GridPlanner, propagate
 
 
 def grid_5x5() -> torch.Tensor:
@@ -92,3 +92,25 @@ def test_planner_encoder_runs_on_larger_grids_and_learns_where_a_goal_is():
     out = enc.planner(grid)
     out[0, 2].backward()  # the value of moving down depends on the goal score's weights
     assert enc.planner.goal.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("shape", [(4, 7, 7), (3, 5, 9), (2, 1, 6)])
+def test_fixed_point_gives_the_unrolls_values_and_gradients(shape):
+    # random goal scores and costs (walls: some cells cost 20) leave no two paths tied, so
+    # the shortest-path tree's gradient must be the full unroll's, to rounding
+    gen = torch.Generator().manual_seed(sum(shape))
+    b, h, w = shape
+    logits = torch.randn(shape, generator=gen, dtype=torch.float64) * 3
+    costs = torch.rand(shape, generator=gen, dtype=torch.float64) + 0.01
+    costs = torch.where(torch.rand(shape, generator=gen) < 0.3, 20.0, costs)
+    weights = torch.randn(shape, generator=gen, dtype=torch.float64)
+    results = []
+    for steps in (0, h * w):
+        g = torch.nn.functional.logsigmoid(logits).requires_grad_()
+        c = costs.clone().requires_grad_()
+        u = propagate(g, c, steps)
+        (u * weights).sum().backward()
+        results.append((u.detach(), g.grad, c.grad))
+    for fixed, unrolled in zip(*results, strict=True):
+        torch.testing.assert_close(fixed, unrolled)
+    assert results[0][2].abs().sum() > 0  # the costs on the paths get a gradient
