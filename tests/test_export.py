@@ -222,6 +222,18 @@ def test_a_policy_program_reads_larger_grids_as_the_live_encoder_does(encoder):
 # --- refusals ---
 
 
+def test_a_planner_policy_is_refused_with_the_reason():
+    from baselines import ppo
+
+    family = FAMILIES.get("maze")()
+    cfg = METHODS.get("rl2").config_class(name="rl2", hidden=8, encoder="planner")
+    entry = METHODS.get("rl2")("rl2", cfg)
+    net = entry.make_net(ppo.family_shape(family))
+    trained = Trained(ppo.agent_factory("rl2", net, torch.device("cpu")), spent=0)
+    with pytest.raises(ValueError, match="method.encoder=planner cannot be exported"):
+        entry.exportable(family, trained)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Returns the program and manifest paths of a tiny lstm-optimizer run."""
