@@ -74,7 +74,7 @@ def policy(family: RLFamily, trained: Trained) -> Exportable:
     state = net.initial_state(EXAMPLE_BATCH, torch.device("cpu"))
     if state.any():
         raise ValueError("the policy's initial state is not zeros, as the rl protocol has it")
-    if getattr(net.encoder, "kind", None) == "planner":
+    if net.encoder.kind == "planner":
         # its propagation runs until the values stop changing, a loop torch.export cannot trace
         raise ValueError("a policy with method.encoder=planner cannot be exported as a program")
     inputs, dims = _rl_example(family, state)

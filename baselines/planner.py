@@ -50,7 +50,7 @@ class GridPlanner(nn.Module):
         self.out_dim = len(NEIGHBOURS) + 9 * (channels + 1)
 
     def forward(self, grid: torch.Tensor) -> torch.Tensor:
-        b, _, h, w = grid.shape
+        b = grid.shape[0]
         marked = with_outside(grid, 1)  # (B, C + 1, H + 2, W + 2)
         g = F.logsigmoid(self.goal(marked)[:, 0, 1:-1, 1:-1])
         c = F.softplus(self.cost(marked)[:, 0, 1:-1, 1:-1]) + 1e-3
@@ -78,9 +78,14 @@ def propagate(g: torch.Tensor, c: torch.Tensor, steps: int = 0) -> torch.Tensor:
     if steps:
         u = g
         for _ in range(steps):
-            u = torch.maximum(g, best_neighbour(u) - c)
+            u = relax(u, g, c)
         return u
     return FixedPoint.apply(g, c)
+
+
+def relax(u: torch.Tensor, g: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """One propagation step: ``max(g, best_neighbour(u) - c)``."""
+    return torch.maximum(g, best_neighbour(u) - c)
 
 
 class FixedPoint(torch.autograd.Function):
@@ -100,7 +105,7 @@ class FixedPoint(torch.autograd.Function):
         b, h, w = g.shape
         u = g
         for _ in range(h * w):
-            nxt = torch.maximum(g, best_neighbour(u) - c)
+            nxt = relax(u, g, c)
             if torch.equal(nxt, u):
                 break
             u = nxt

@@ -90,19 +90,15 @@ def gru_over_trials(
     segment = torch.cumsum(cut, 0) - 1
     first = torch.nonzero(cut).squeeze(1)
     pos = torch.arange(T * n, device=feats.device) - first[segment]
-    lengths = torch.bincount(segment)
     h_init = h0.new_zeros(len(first), h0.shape[-1])
     h_init = h_init.index_copy(0, segment.view(n, T)[:, 0], h0 * keep0)
-    order = torch.argsort(lengths, descending=True, stable=True)
-    rank = torch.empty_like(order).index_copy_(
-        0, order, torch.arange(len(order), device=order.device)
-    )
+    lengths, order = torch.sort(torch.bincount(segment), descending=True, stable=True)
+    slot = torch.argsort(order)[segment]  # each step's segment's place, longest first
     flat = feats.transpose(0, 1).reshape(T * n, width)
     out = feats.new_zeros(T * n, gru.hidden_size)
-    for lo, hi, longest in length_groups(lengths[order].tolist()):
-        column = rank[segment] - lo
-        mine = torch.nonzero((column >= 0) & (column < hi - lo)).squeeze(1)
-        where = (pos[mine], column[mine])
+    for lo, hi, longest in length_groups(lengths.tolist()):
+        mine = torch.nonzero((slot >= lo) & (slot < hi)).squeeze(1)
+        where = (pos[mine], slot[mine] - lo)
         padded = feats.new_zeros(longest, hi - lo, width).index_put(where, flat[mine])
         group_out = gru(padded, h_init[order[lo:hi]].unsqueeze(0))[0]
         out = out.index_put((mine,), group_out[where])
@@ -115,15 +111,12 @@ def length_groups(lengths: list[int]) -> list[tuple[int, int, int]]:
     Returns ``(first, end, padded length)`` per group: one group, or two where the split
     that pads least saves a tenth of the padded steps.
     """
-    if len(lengths) == 1:
-        return [(0, 1, lengths[0])]
-    whole = len(lengths) * lengths[0]
-    cost, k = min(
-        (k * lengths[0] + (len(lengths) - k) * lengths[k], k) for k in range(1, len(lengths))
-    )
+    n, whole = len(lengths), len(lengths) * lengths[0]
+    splits = ((k * lengths[0] + (n - k) * lengths[k], k) for k in range(1, n))
+    cost, k = min(splits, default=(whole, n))
     if cost > 0.9 * whole:
-        return [(0, len(lengths), lengths[0])]
-    return [(0, k, lengths[0]), (k, len(lengths), lengths[k])]
+        return [(0, n, lengths[0])]
+    return [(0, k, lengths[0]), (k, n, lengths[k])]
 
 
 class RL2(ppo.PPOMethod):
