@@ -18,11 +18,7 @@ from mesa_bench.evaluation.evaluator import Evaluator
 from mesa_bench.protocol.entry import TrainContext
 from mesa_bench.registry import FAMILIES
 
-
-def needs_cuda(test):
-    """Marks ``test`` gpu (``pytest -m gpu`` runs these alone); it skips without CUDA."""
-    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-    return pytest.mark.gpu(skip(test))
+from devices import needs_cuda
 
 
 def inputs(n: int, device: torch.device) -> ppo.Inputs:

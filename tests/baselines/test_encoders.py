@@ -9,6 +9,8 @@ from gymnasium import spaces
 from baselines.encoders import ObsEncoder, egocentric_view
 from baselines.planner import GridPlanner, propagate
 
+from devices import DEVICES
+
 
 def grid_5x5() -> torch.Tensor:
     g = torch.zeros(1, 3, 5, 5)  # channels: wall, agent, goal
@@ -94,8 +96,9 @@ def test_planner_encoder_runs_on_larger_grids_and_learns_where_a_goal_is():
     assert enc.planner.goal.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("shape", [(4, 7, 7), (3, 5, 9), (2, 1, 6)])
-def test_fixed_point_gives_the_unrolls_values_and_gradients(shape):
+def test_fixed_point_gives_the_unrolls_values_and_gradients(shape, device):
     # random goal scores and costs (walls: some cells cost 20) leave no two paths tied, so
     # the shortest-path tree's gradient must be the full unroll's, to rounding
     gen = torch.Generator().manual_seed(sum(shape))
@@ -104,6 +107,7 @@ def test_fixed_point_gives_the_unrolls_values_and_gradients(shape):
     costs = torch.rand(shape, generator=gen, dtype=torch.float64) + 0.01
     costs = torch.where(torch.rand(shape, generator=gen) < 0.3, 20.0, costs)
     weights = torch.randn(shape, generator=gen, dtype=torch.float64)
+    logits, costs, weights = (t.to(device) for t in (logits, costs, weights))
     results = []
     for steps in (0, h * w):
         g = torch.nn.functional.logsigmoid(logits).requires_grad_()

@@ -22,13 +22,9 @@ from mesa_bench.registry import FAMILIES
 from mesa_bench.results import read_results
 from mesa_bench.running import jobs
 
+from devices import needs_cuda
+
 RL_FAMILIES = [name for name in FAMILIES.names() if FAMILIES.get(name).spec.kind == "rl"]
-
-
-def needs_cuda(test):
-    """Marks ``test`` gpu (``pytest -m gpu`` runs these alone); it skips without CUDA."""
-    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-    return pytest.mark.gpu(skip(test))
 
 
 @pytest.fixture(autouse=True)

@@ -25,6 +25,8 @@ from mesa_bench.registry import FAMILIES
 from mesa_bench.results import read_results
 from mesa_bench.running import jobs
 
+from devices import DEVICES
+
 RL_FAMILIES = [name for name in FAMILIES.names() if FAMILIES.get(name).spec.kind == "rl"]
 
 
@@ -92,8 +94,9 @@ RESTARTS = {
 }
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("restarts", RESTARTS.values(), ids=RESTARTS.keys())
-def test_sequence_equals_stepping(net, restarts):
+def test_sequence_equals_stepping(net, restarts, device):
     # the update's sequence pass (one GRU call over segments cut at trial starts) must
     # reproduce the rollout's step-by-step outputs, and their gradients
     T, n = 6, 3
@@ -108,8 +111,10 @@ def test_sequence_equals_stepping(net, restarts):
         done=(torch.rand(T, n, generator=gen) < 0.3).float(),
         start=start,
     )
-    h0 = torch.randn(n, 8, generator=gen)
-    weights = torch.randn(T, n, 3, generator=gen)
+    x = ppo.Inputs(*(v.to(device) for v in x))
+    net.to(device)
+    h0 = torch.randn(n, 8, generator=gen).to(device)
+    weights = torch.randn(T, n, 3, generator=gen).to(device)
 
     def grads(logits, values):
         net.zero_grad()
