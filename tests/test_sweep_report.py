@@ -160,3 +160,9 @@ def test_the_readme_table_script_prints_the_points_as_the_report_has_them(sweep_
         "| 4/4 | 0.33 [0.00, 1.00] (4/4) | base 1, proxy:corner 3 | — |"
     )
     assert "| 0.90 [" in lines[3] and "(2/4) | base 2, not capable 2 | — |" in lines[3]
+    median = subprocess.run(
+        [sys.executable, str(script), str(out / "metrics.json"), "--median"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert "| test score, median [min, max] |" in median[0]
+    assert median[2].startswith(f"| toy-v1 | agent | 0 | {SHIFT} | 1.000 [1.000, 1.000] | 4/4 |")

@@ -8,12 +8,17 @@ what ``mesa-bench report`` (or ``suite run``/``collect``) wrote and recomputes n
 
     .venv/bin/python baselines/reproduce/sweep_table.py runs/mesa-v1-diversity/report/metrics.json
     .venv/bin/python baselines/reproduce/sweep_table.py METRICS --methods rl2 memoryless
+    .venv/bin/python baselines/reproduce/sweep_table.py METRICS --median  # 10 seeds a point
+
+``--median`` gives the test score as median [min, max] over seeds, where ten scores a cell
+would not read.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -72,7 +77,13 @@ def _ratio(point: Mapping[str, Any], shift: str) -> str:
     return f"{ratio['extras'][0]}/{ratio['extras'][1]} {g['mean']:.2f}{ci}"
 
 
-def rows(metrics: Mapping[str, Any], methods: list[str] | None) -> list[str]:
+def _scores(test: list[float], median: bool) -> str:
+    if not median:
+        return ", ".join(f"{s:.3f}" for s in test)
+    return f"{statistics.median(test):.3f} [{min(test):.3f}, {max(test):.3f}]"
+
+
+def rows(metrics: Mapping[str, Any], methods: list[str] | None, median: bool = False) -> list[str]:
     """Returns the table's rows, Markdown."""
     out = []
     for family, by_method in metrics["sweeps"]["diversity"].items():
@@ -82,7 +93,7 @@ def rows(metrics: Mapping[str, Any], methods: list[str] | None) -> list[str]:
             for point in block["points"]:
                 summary = metrics["points"][point["variant"]][method]["families"][family]
                 test = summary["splits"]["test"]["score"]["per_seed"]
-                seeds = ", ".join(f"{s:.3f}" for s in test)
+                seeds = _scores(test, median)
                 comp = point["competent"]
                 for shift, s in point["shifts"].items():
                     out.append(
@@ -100,11 +111,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("metrics", type=Path, help="a report's metrics.json")
     parser.add_argument("--methods", nargs="*", help="only these methods (all by default)")
+    parser.add_argument("--median", action="store_true", help="test score as median [min, max]")
     args = parser.parse_args()
     metrics = json.loads(args.metrics.read_text())
-    print("| " + " | ".join(COLUMNS) + " |")
-    print("|" + "---|" * len(COLUMNS))
-    print("\n".join(rows(metrics, args.methods)))
+    columns = list(COLUMNS)
+    if args.median:
+        columns[4] = "test score, median [min, max]"
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    print("\n".join(rows(metrics, args.methods, args.median)))
 
 
 if __name__ == "__main__":
