@@ -114,9 +114,10 @@ def main() -> None:
     parser.add_argument("--median", action="store_true", help="test score as median [min, max]")
     args = parser.parse_args()
     metrics = json.loads(args.metrics.read_text())
-    columns = list(COLUMNS)
-    if args.median:
-        columns[4] = "test score, median [min, max]"
+    columns = [
+        "test score, median [min, max]" if args.median and c == "test score per seed" else c
+        for c in COLUMNS
+    ]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     print("\n".join(rows(metrics, args.methods, args.median)))

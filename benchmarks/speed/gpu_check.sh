@@ -23,11 +23,23 @@ cd "$(dirname "$0")/../.."
 PY=${PY:-python3}
 WHEELS=.whl
 # On the device image already (KINDS.md's package list); their wheels are not carried.
-IMAGE_HAS="numpy pyyaml requests certifi idna urllib3 charset_normalizer packaging
-typing_extensions click joblib cloudpickle markupsafe anyio h11 httpcore httpx xxhash"
-DEPENDENCIES=("gymnasium>=1.0,<2" "wandb>=0.19" "hydra-core==1.3.*" "hydra-joblib-launcher>=1.2"
-  "pydantic>=2.7" "fastapi>=0.115" "uvicorn>=0.30" "sqlalchemy>=2.0" "alembic>=1.13"
-  "httpx>=0.27")
+IMAGE_HAS="torch torchvision numpy scipy matplotlib pillow jinja2 rich tqdm pyyaml requests
+certifi idna urllib3 charset_normalizer packaging typing_extensions click joblib cloudpickle
+markupsafe anyio h11 httpcore httpx xxhash"
+# Not needed there: gym is a run-time need of learn2learn alone.
+NOT_NEEDED="gym"
+
+# pyproject.toml's dependencies, less those the image has or the check does not need
+dependencies() {
+  "$PY" - "$IMAGE_HAS $NOT_NEEDED" <<'PYTHON'
+import re, sys, tomllib
+skip = set(sys.argv[1].split())
+for requirement in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]:
+    name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("-", "_")
+    if name not in skip:
+        print(requirement)
+PYTHON
+}
 
 wheels() {
   local platforms=(--python-version 3.12 --implementation cp --platform any)
@@ -37,8 +49,10 @@ wheels() {
   mkdir -p "$WHEELS"
   # hydra's antlr4 runtime is published as source only: build its (pure Python) wheel here
   "$PY" -m pip wheel -q --no-deps -w "$WHEELS" "antlr4-python3-runtime==4.9.3" || return
+  local wanted
+  mapfile -t wanted < <(dependencies) || return
   "$PY" -m pip download -q --only-binary=:all: --find-links "$WHEELS" "${platforms[@]}" \
-    -d "$WHEELS" "${DEPENDENCIES[@]}" || return
+    -d "$WHEELS" "${wanted[@]}" || return
   for name in $IMAGE_HAS; do rm -f "$WHEELS/$name"-[0-9]*.whl; done
   du -sh "$WHEELS"
 }
