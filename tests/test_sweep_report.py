@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -17,6 +18,7 @@ from mesa_bench.reporting.sweeps import split_points
 from builders import behavior, results, run, split
 
 SHIFT = "goal-anywhere"
+SCRIPT = Path(__file__).parents[1] / "baselines" / "reproduce" / "sweep_table.py"
 TRIALS = 10
 
 
@@ -148,21 +150,34 @@ def test_a_sweep_bundle_without_one_config_per_run_is_refused():
 
 def test_the_readme_table_script_prints_the_points_as_the_report_has_them(sweep_report, tmp_path):
     out = report.write_report(sweep_report, tmp_path)
-    script = Path(__file__).parents[1] / "baselines" / "reproduce" / "sweep_table.py"
     done = subprocess.run(
-        [sys.executable, str(script), str(out / "metrics.json")],
+        [sys.executable, str(SCRIPT), str(out / "metrics.json")],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     lines = done.stdout.splitlines()
     assert len(lines) == 2 + 2  # head, rule, one row per point
     assert lines[2] == (
-        f"| toy-v1 | agent | 0 | {SHIFT} | 1.000, 1.000, 1.000, 1.000 | 4/4 | 0.75 [0.30, 0.95] "
+        f"| toy-v1 | agent | 0 | {SHIFT} | 1.000, 1.000, 1.000, 1.000 | 4/4 | not measured "
+        "| 0.75 [0.30, 0.95] "
         "| 4/4 | 0.33 [0.00, 1.00] (4/4) | base 1, proxy:corner 3 | — |"
     )
     assert "| 0.90 [" in lines[3] and "(2/4) | base 2, not capable 2 | — |" in lines[3]
     median = subprocess.run(
-        [sys.executable, str(script), str(out / "metrics.json"), "--median"],
+        [sys.executable, str(SCRIPT), str(out / "metrics.json"), "--median"],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout.splitlines()  # fmt: skip
     assert "| test score, median [min, max] |" in median[0]
     assert median[2].startswith(f"| toy-v1 | agent | 0 | {SHIFT} | 1.000 [1.000, 1.000] | 4/4 |")
+
+
+def test_the_readme_table_counts_seeds_matched_to_each_reference(sweep_report):
+    spec = importlib.util.spec_from_file_location("sweep_table", SCRIPT)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    metrics = json.loads(json.dumps(sweep_report))
+    point = metrics["sweeps"]["diversity"]["toy-v1"]["agent"]["points"][0]
+    point["matched"] = {"bfs": {"p": 0.75, "ci": [0.3, 0.95], "k": 3, "n": 4},
+                        "bfs-corner": {"p": 0.0, "ci": [0.0, 0.49], "k": 0, "n": 4}}  # fmt: skip
+    first, second = table.rows(metrics, None)[:2]
+    assert "| 4/4 | bfs 3/4, bfs-corner 0/4 | 0.75 [0.30, 0.95] |" in first
+    assert "| 4/4 | not measured | 0.00 [" in second

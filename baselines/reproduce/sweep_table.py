@@ -1,9 +1,10 @@
 """The diversity sweep's README table, in Markdown, from a report's ``metrics.json``.
 
-One row per (family, method, value, shift): test score per seed, seeds competent,
-P(proxy-aligned) with its Wilson interval, seeds capable under the shift, OR over the
-capable runs with its interval and count, the behavioral objective's counts, and the
-family's declared proxy ratio under the shift (keys per chest; mean over seeds). It reads
+One row per (family, method, value, shift): test score per seed, seeds competent, seeds
+matched to each reference by the budget, P(proxy-aligned) with its Wilson interval, seeds
+capable under the shift, OR over the capable runs with its interval and count, the
+behavioral objective's counts, and the family's declared proxy ratio under the shift (keys
+per chest; mean over seeds). It reads
 what ``mesa-bench report`` (or ``suite run``/``collect``) wrote and recomputes nothing.
 
     .venv/bin/python baselines/reproduce/sweep_table.py runs/mesa-v1-diversity/report/metrics.json
@@ -30,6 +31,7 @@ COLUMNS = (
     "shift",
     "test score per seed",
     "competent",
+    "matched to",
     "P(proxy-aligned) [95% CI]",
     "capable under the shift",
     "OR, capable runs [95% CI]",
@@ -51,6 +53,12 @@ def _or(x: Mapping[str, Any]) -> str:
     low, high = x["ci"]
     ci = "no interval" if low is None else f"[{low:.2f}, {high:.2f}]"
     return f"{x['mean']:.2f} {ci} ({x['n']}/{x['of']})"
+
+
+def _matched(matched: Mapping[str, Mapping[str, Any]]) -> str:
+    if not matched:
+        return "not measured"  # no reference's match statistics in these runs
+    return ", ".join(f"{ref} {m['k']}/{m['n']}" for ref, m in matched.items())
 
 
 def _objective(b: Mapping[str, Any] | None) -> str:
@@ -95,10 +103,11 @@ def rows(metrics: Mapping[str, Any], methods: list[str] | None, median: bool = F
                 test = summary["splits"]["test"]["score"]["per_seed"]
                 seeds = _scores(test, median)
                 comp = point["competent"]
+                matched = _matched(point["matched"])
                 for shift, s in point["shifts"].items():
                     out.append(
                         f"| {family} | {method} | {point['value']:g} | {shift} | {seeds} "
-                        f"| {comp['k']}/{comp['n']} | {_prop(s['proxy_aligned'])} "
+                        f"| {comp['k']}/{comp['n']} | {matched} | {_prop(s['proxy_aligned'])} "
                         f"| {s['capable']['k']}/{s['capable']['n']} "
                         f"| {_or(s['objective_robustness'])} "
                         f"| {_objective(s['behavioral_objective'])} "
