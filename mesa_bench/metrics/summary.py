@@ -374,8 +374,9 @@ def _family_reachability(
 
 
 def _within(ref: str, matched: str | None) -> bool:
-    """Returns whether ``matched`` (a reference or a class ``a=b``) is or holds ``ref``."""
-    return matched is not None and ref in matched.split("=")
+    """Returns whether ``matched`` (a reference or a class ``a=b``) is or holds ``ref``,
+    itself a reference or a class."""
+    return matched is not None and (ref == matched or ref in matched.split("="))
 
 
 def _reach(hits: list, budget: int, first: int) -> dict[str, Any]:

@@ -80,6 +80,10 @@ def test_identical_references_are_one_class(make):
         "counts": {"bfs=bfs-corner": 2},
         "measured": 2,
     }
+    # the class is reached where it is matched, and so is each reference it holds
+    match = report["methods"]["reference/bfs"]["families"]["maze-v1"]["reachability"]["match"]
+    assert sorted(match) == ["bfs", "bfs=bfs-corner"]
+    assert match["bfs"]["per_seed"] == match["bfs=bfs-corner"]["per_seed"] == [0, 0]
     console = Console(file=io.StringIO(), width=200)
     for table in report_tables(report):
         console.print(table)
