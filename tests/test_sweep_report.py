@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -10,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from scripts import load_script
 
 from mesa_bench.metrics.summary_schema import Report
 from mesa_bench.reporting import report
@@ -171,9 +171,7 @@ def test_the_readme_table_script_prints_the_points_as_the_report_has_them(sweep_
 
 
 def test_the_readme_table_counts_seeds_matched_to_each_reference(sweep_report):
-    spec = importlib.util.spec_from_file_location("sweep_table", SCRIPT)
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = load_script(SCRIPT)
     metrics = json.loads(json.dumps(sweep_report))
     point = metrics["sweeps"]["diversity"]["toy-v1"]["agent"]["points"][0]
     point["matched"] = {"bfs": {"p": 0.75, "ci": [0.3, 0.95], "k": 3, "n": 4},

@@ -4,8 +4,8 @@ One row per (family, method, value, shift): test score per seed, seeds competent
 matched to each reference by the budget, P(proxy-aligned) with its Wilson interval, seeds
 capable under the shift, OR over the capable runs with its interval and count, the
 behavioral objective's counts, and the family's declared proxy ratio under the shift (keys
-per chest; mean over seeds). It reads
-what ``mesa-bench report`` (or ``suite run``/``collect``) wrote and recomputes nothing.
+per chest; mean over seeds). It reads what ``mesa-bench report`` (or ``suite run``/``collect``)
+wrote and recomputes nothing.
 
     .venv/bin/python baselines/reproduce/sweep_table.py runs/mesa-v1-diversity/report/metrics.json
     .venv/bin/python baselines/reproduce/sweep_table.py METRICS --methods rl2 memoryless

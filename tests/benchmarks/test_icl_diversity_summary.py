@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -11,20 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from scripts import load_script
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = ROOT / "baselines" / "reproduce" / "icl_diversity.py"
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("icl_diversity", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_threshold_is_where_ridge_stays_nearer():
-    threshold = _module().threshold
+    threshold = load_script(SCRIPT).threshold
     assert threshold({4: "dmmse", 16: "ridge", 64: "ridge"}) == 16
     assert threshold({4: "dmmse", 16: "ridge", 64: "dmmse", 256: "ridge"}) == 256
     assert threshold({4: "dmmse", 16: "dmmse"}) is None
