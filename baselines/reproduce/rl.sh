@@ -131,6 +131,13 @@ run keys-chests-floor keys-chests memoryless 2000000
 run bandit-floor bandit rl2 3000000
 run bandit-floor bandit memoryless 500000
 
+# today's defaults where the quick suite's budgets fall short: the bandit at 6M (at 3M its
+# seeds still rise, 0.66-0.79 to 0.81-0.87 over the last checkpoint interval), tabular-mdp
+# at mesa-v1's 20M
+run bandit-6m bandit rl2 6000000
+run tabular-mdp-floor tabular-mdp rl2 20000000
+run tabular-mdp-floor tabular-mdp memoryless 3000000
+
 # the egocentric encoder with a window smaller than the train maze (issue 20, item 3): the
 # agent must search on its 7 x 7 train mazes too, which is what the bigger mazes ask of it
 run maze1-ego-r3 maze rl2 5000000 task.diversity=1 method.encoder=egocentric method.view_radius=3
