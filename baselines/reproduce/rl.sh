@@ -137,6 +137,8 @@ run bandit-floor bandit memoryless 500000
 run bandit-6m bandit rl2 6000000
 run tabular-mdp-floor tabular-mdp rl2 20000000
 run tabular-mdp-floor tabular-mdp memoryless 3000000
+# twice that budget, fresh: whether rl2 at today's defaults goes on to PSRL (issue 20, item 4)
+run tabular-mdp-floor-long tabular-mdp rl2 40000000
 
 # the egocentric encoder with a window smaller than the train maze (issue 20, item 3): the
 # agent must search on its 7 x 7 train mazes too, which is what the bigger mazes ask of it
