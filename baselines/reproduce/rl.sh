@@ -9,6 +9,7 @@
 #   bash baselines/reproduce/rl.sh                 # everything, one run at a time
 #   ONLY=bandit bash baselines/reproduce/rl.sh     # one family group
 #   SEEDS="0 1" OUT=/tmp/rl bash baselines/reproduce/rl.sh
+#   ONLY=maze0-8m METHODS=rl2 bash baselines/reproduce/rl.sh   # one method of a group
 #
 # Budgets are env steps, measured on this class of machine (2 cores, one torch thread a
 # run, two runs side by side): rl2 seeds score 0.89-0.94 on the bandit at 15M (7 minutes
@@ -36,6 +37,7 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/reproduce-rl}
 SEEDS=${SEEDS:-"0 1 2 3 4"}
 ONLY=${ONLY:-}
+METHODS=${METHODS:-}
 MB=${MB:-.venv/bin/mesa-bench}
 COMMON=(method.torch_threads=1 tracking.mode=offline)
 # The PPO settings every group below the "today's defaults" line was measured with: 256
@@ -52,6 +54,7 @@ run() {
   local group=$1 task=$2 method=$3 budget=$4
   shift 4
   [[ -n "$ONLY" && "$ONLY" != "$group" ]] && return 0
+  [[ -n "$METHODS" && " $METHODS " != *" $method "* ]] && return 0
   for seed in $SEEDS; do
     local out="$OUT/$group"  # one folder per group: maze0 and maze1 differ only in diversity
     local done_file="$out/none/$method/$task/seed$seed/results.json"
@@ -139,6 +142,13 @@ run tabular-mdp-floor tabular-mdp rl2 20000000
 run tabular-mdp-floor tabular-mdp memoryless 3000000
 # twice that budget, fresh: whether rl2 at today's defaults goes on to PSRL (issue 20, item 4)
 run tabular-mdp-floor-long tabular-mdp rl2 40000000
+# the maze and keys-chests at today's defaults and the first table's budgets (rl2 8M,
+# memoryless 10M): at the quick suite's 2.5-3M their seeds were still rising
+run maze0-8m maze rl2 8000000 task.diversity=0
+run maze0-8m maze memoryless 10000000 task.diversity=0
+run maze1-8m maze rl2 8000000 task.diversity=1
+run maze1-8m maze memoryless 10000000 task.diversity=1
+run keys-chests-8m keys-chests rl2 8000000
 
 # the egocentric encoder with a window smaller than the train maze (issue 20, item 3): the
 # agent must search on its 7 x 7 train mazes too, which is what the bigger mazes ask of it
